@@ -1,0 +1,41 @@
+# stepgraph: every set-up step lives here, so a fresh clone needs only `make serve` or `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install serve test check schema format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the gateway on the embedded SQLite store, with demo data the first time.
+serve: install
+	$(BIN)/stepgraph serve --demo
+
+## The whole test suite.
+test: install
+	$(BIN)/pytest
+
+## Format, lint, types and schema drift: what CI and reviewers expect to pass.
+check: install
+	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/mypy
+	$(BIN)/stepgraph export-schema --check schema.graphql
+
+## Rewrite schema.graphql from the live schema.
+schema: install
+	$(BIN)/stepgraph export-schema --output schema.graphql
+
+format: install
+	$(BIN)/ruff format src tests bench scripts
+	$(BIN)/ruff check --fix src tests bench scripts
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

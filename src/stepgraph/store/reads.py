@@ -1,0 +1,126 @@
+"""Every read of step results and flows: one query object in, one SELECT out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from stepgraph.domain import SortField, SortOrder
+from stepgraph.query import StepResultQuery
+from stepgraph.store.tables import flows, step_results
+
+SORT_COLUMNS = {
+    SortField.CREATED_AT: step_results.c.created_at,
+    SortField.STARTED_AT: step_results.c.started_at,
+    SortField.COMPLETED_AT: step_results.c.completed_at,
+    SortField.DURATION_MS: step_results.c.duration_ms,
+    SortField.ORDER: step_results.c.step_order,
+    SortField.TOTAL_TOKENS: step_results.c.total_tokens,
+    SortField.ESTIMATED_COST: step_results.c.estimated_cost,
+}
+
+# Larger offsets overflow a 64-bit bind on some stores; no table has this many rows,
+# so the page past the end is the same empty page.
+_MAX_OFFSET = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Rows of one page and whether any row follows it."""
+
+    rows: Sequence[RowMapping]
+    has_more: bool
+
+
+def _scoped(statement: Select[Any], organization_id: str | None) -> Select[Any]:
+    if organization_id is None:
+        return statement
+    return statement.where(step_results.c.organization_id == organization_id)
+
+
+def page_statement(query: StepResultQuery, organization_id: str | None = None) -> Select[Any]:
+    """The SELECT of one page: filters, sort ending with id, NULLs last, ``limit + 1`` rows."""
+    c = step_results.c
+    conditions: list[ColumnElement[bool]] = [c.flow_id == query.flow_id]
+    if query.record_id is not None:
+        conditions.append(c.record_id == query.record_id)
+    if query.batch_id is not None:
+        conditions.append(c.batch_execution_id == query.batch_id)
+    if query.status is not None:
+        conditions.append(c.status == query.status.value)
+    if query.step_id is not None:
+        conditions.append(c.step_id == query.step_id)
+    if query.created_from is not None:
+        conditions.append(c.created_at >= query.created_from)
+    if query.created_to is not None:
+        conditions.append(c.created_at < query.created_to)
+
+    column = SORT_COLUMNS[query.sort_by]
+    descending = query.sort_order is SortOrder.DESC
+    key = column.desc() if descending else column.asc()
+    if column.nullable:
+        key = key.nulls_last()
+    tie = c.id.desc() if descending else c.id.asc()
+    statement = (
+        select(step_results)
+        .where(*conditions)
+        .order_by(key, tie)
+        .limit(query.fetch_size)
+        .offset(min(query.offset, _MAX_OFFSET))
+    )
+    return _scoped(statement, organization_id)
+
+
+async def fetch_page(
+    connection: AsyncConnection, query: StepResultQuery, *, organization_id: str | None = None
+) -> Page:
+    """One page of step results for ``query``; callers check the flow when it is empty."""
+    result = await connection.execute(page_statement(query, organization_id))
+    rows = result.mappings().all()
+    return Page(rows=rows[: query.limit], has_more=len(rows) > query.limit)
+
+
+async def flow_exists(
+    connection: AsyncConnection, flow_id: str, *, organization_id: str | None = None
+) -> bool:
+    """Whether the flow exists for this organization (any organization when None)."""
+    statement = select(flows.c.id).where(flows.c.id == flow_id)
+    if organization_id is not None:
+        statement = statement.where(flows.c.organization_id == organization_id)
+    return (await connection.execute(statement)).first() is not None
+
+
+async def fetch_step_results(
+    connection: AsyncConnection, ids: Sequence[str], *, organization_id: str | None = None
+) -> dict[str, RowMapping]:
+    """Step results by id (missing ids are absent from the result)."""
+    found: dict[str, RowMapping] = {}
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        statement = _scoped(select(step_results).where(step_results.c.id.in_(chunk)),
+                            organization_id)
+        for row in (await connection.execute(statement)).mappings():
+            found[row["id"]] = row
+    return found
+
+
+async def fetch_flows(
+    connection: AsyncConnection, ids: Sequence[str], *, organization_id: str | None = None
+) -> dict[str, RowMapping]:
+    """Flows by id (missing ids are absent from the result)."""
+    found: dict[str, RowMapping] = {}
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        statement = select(flows).where(flows.c.id.in_(chunk))
+        if organization_id is not None:
+            statement = statement.where(flows.c.organization_id == organization_id)
+        for row in (await connection.execute(statement)).mappings():
+            found[row["id"]] = row
+    return found
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
