@@ -102,7 +102,7 @@ def _count(value: Any) -> int:
             raise ValueError(f"expected a whole number, got {_kind(value)}")
     if not 0 <= value <= _MAX_INT:
         raise ValueError(f"must be between 0 and {_MAX_INT}, got {value}")
-    return value
+    return int(value)
 
 
 def _status(value: Any) -> str:
@@ -134,12 +134,14 @@ def parse_cost(value: Any) -> Decimal:
         # str() of a float is its shortest round-trip form: 0.0045 stays 0.0045.
         cost = Decimal(str(value).strip()) if isinstance(value, str | float) else Decimal(value)
     except InvalidOperation:
-        raise ValueError(f"expected a decimal such as \"0.0045\", got {value!r}") from None
+        raise ValueError(f'expected a decimal such as "0.0045", got {value!r}') from None
     if not cost.is_finite():
         raise ValueError("must be a finite number")
     exponent = cost.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -COST_SCALE and cost != cost.quantize(
-        Decimal(1).scaleb(-COST_SCALE)
+    if (
+        isinstance(exponent, int)
+        and exponent < -COST_SCALE
+        and cost != cost.quantize(Decimal(1).scaleb(-COST_SCALE))
     ):
         raise ValueError(f"has more than {COST_SCALE} decimal places: {value!r}")
     if abs(cost) >= _MAX_COST:
@@ -215,7 +217,9 @@ def parse_step_result(obj: Any) -> dict[str, Any]:
         value = obj.get(name)
         if value is None:
             if required:
-                errors.append(FieldError(name, "is required" if name not in obj else "must not be null"))
+                errors.append(
+                    FieldError(name, "is required" if name not in obj else "must not be null")
+                )
             row[COLUMNS[name]] = 0 if name == "retryCount" else None
             continue
         try:
@@ -236,7 +240,7 @@ def format_cost(value: Decimal) -> str:
     return "0" if text in {"-0", ""} else text
 
 
-def step_result_json(row: Mapping[str, Any]) -> dict[str, Any]:
+def step_result_json(row: Mapping[Any, Any]) -> dict[str, Any]:
     """Render a store row in the contract's JSON shape (keys in contract order)."""
     out: dict[str, Any] = {}
     for name, column in COLUMNS.items():

@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
@@ -41,3 +41,28 @@ async def is_up_to_date(engine: AsyncEngine) -> bool:
     async with engine.connect() as connection:
         pending: Any = await connection.run_sync(_pending)
     return not pending
+
+
+class StoreOutOfDate(RuntimeError):
+    """The store holds an older schema; ``stepgraph migrate`` brings it up to date."""
+
+
+def _has_tables(connection: Connection) -> bool:
+    return bool(inspect(connection).get_table_names())
+
+
+async def prepare(engine: AsyncEngine) -> None:
+    """Create the schema in an empty store; refuse to serve an outdated one.
+
+    Upgrading a store that holds data is left to ``stepgraph migrate`` so that
+    several replicas starting together never race to migrate it.
+    """
+    async with engine.connect() as connection:
+        empty = not await connection.run_sync(_has_tables)
+    if empty:
+        await upgrade(engine)
+    elif not await is_up_to_date(engine):
+        raise StoreOutOfDate(
+            "the store's schema is older than this version of stepgraph; "
+            "run `stepgraph migrate` first"
+        )

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, func, literal, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stepgraph.domain import SortField, SortOrder
+from stepgraph.errors import NotFound
 from stepgraph.query import StepResultQuery
 from stepgraph.store.tables import flows, step_results
 
@@ -79,9 +80,18 @@ def page_statement(query: StepResultQuery, organization_id: str | None = None) -
 async def fetch_page(
     connection: AsyncConnection, query: StepResultQuery, *, organization_id: str | None = None
 ) -> Page:
-    """One page of step results for ``query``; callers check the flow when it is empty."""
+    """One page of step results for ``query``.
+
+    Raises :class:`NotFound` when the flow does not exist for this organization.
+    A non-empty page proves the flow exists, so the flow is looked up only when
+    the page comes back empty.
+    """
     result = await connection.execute(page_statement(query, organization_id))
     rows = result.mappings().all()
+    if not rows and not await flow_exists(
+        connection, query.flow_id, organization_id=organization_id
+    ):
+        raise NotFound("flow", query.flow_id)
     return Page(rows=rows[: query.limit], has_more=len(rows) > query.limit)
 
 
@@ -101,8 +111,9 @@ async def fetch_step_results(
     """Step results by id (missing ids are absent from the result)."""
     found: dict[str, RowMapping] = {}
     for chunk in _chunks(list(dict.fromkeys(ids))):
-        statement = _scoped(select(step_results).where(step_results.c.id.in_(chunk)),
-                            organization_id)
+        statement = _scoped(
+            select(step_results).where(step_results.c.id.in_(chunk)), organization_id
+        )
         for row in (await connection.execute(statement)).mappings():
             found[row["id"]] = row
     return found
@@ -124,3 +135,25 @@ async def fetch_flows(
 
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+async def first_flow_id(
+    connection: AsyncConnection, *, organization_id: str | None = None
+) -> str | None:
+    """Some flow's id (the first by id), to make example queries real; None in an empty store."""
+    statement = select(flows.c.id).order_by(flows.c.id).limit(1)
+    if organization_id is not None:
+        statement = statement.where(flows.c.organization_id == organization_id)
+    return (await connection.execute(statement)).scalar()
+
+
+async def count_step_results(connection: AsyncConnection) -> int:
+    """How many step results the store holds (for the CLI and health, not for pages)."""
+    return int(
+        (await connection.execute(select(func.count()).select_from(step_results))).scalar_one()
+    )
+
+
+async def ping(connection: AsyncConnection) -> None:
+    """Round-trip to the store; raises when it cannot answer."""
+    await connection.execute(select(literal(1)))

@@ -86,8 +86,12 @@ _SORT_COLUMNS = (
     "estimated_cost",
 )
 for _column in _SORT_COLUMNS:
-    Index(f"ix_step_results_flow_{_column}", step_results.c.flow_id, step_results.c[_column],
-          step_results.c.id)
+    Index(
+        f"ix_step_results_flow_{_column}",
+        step_results.c.flow_id,
+        step_results.c[_column],
+        step_results.c.id,
+    )
 for _column in ("record_id", "batch_execution_id", "status", "step_id"):
     Index(
         f"ix_step_results_flow_{_column}_created",

@@ -75,8 +75,11 @@ async def _ensure_flows(connection: AsyncConnection, rows: Sequence[dict[str, An
     for row in rows:
         flow = wanted.setdefault(
             row["flow_id"],
-            {"id": row["flow_id"], "organization_id": row["organization_id"],
-             "created_at": row["created_at"]},
+            {
+                "id": row["flow_id"],
+                "organization_id": row["organization_id"],
+                "created_at": row["created_at"],
+            },
         )
         if row["organization_id"] != flow["organization_id"]:
             raise FlowOwnerConflict({row["flow_id"]: flow["organization_id"]})

@@ -1,0 +1,119 @@
+"""create_app(settings): routes, lifespan and middleware of the gateway."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from stepgraph.graphiql import ASSETS_PATH, graphiql_assets_app
+from stepgraph.graphql.schema import build_schema
+from stepgraph.graphql.view import graphql_app
+from stepgraph.query import PageLimits
+from stepgraph.rest import error_response, json_response, list_step_results
+from stepgraph.settings import Settings
+from stepgraph.store import migrate, reads
+from stepgraph.store.engine import create_engine
+
+logger = logging.getLogger("stepgraph")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestIdMiddleware:
+    """Gives each request an id (or keeps a sane incoming ``X-Request-ID``) and echoes it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in {"http", "websocket"}:
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness and store reachability."""
+    try:
+        async with request.state.engine.connect() as connection:
+            await reads.ping(connection)
+    except Exception:
+        logger.exception("health check: store unreachable (request %s)", request.state.request_id)
+        return json_response({"status": "unavailable", "store": "unreachable"}, 503)
+    return json_response({"status": "ok", "store": "ok"})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "BAD_REQUEST")
+    message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
+    response = error_response(exc.status_code, code, message)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    request_id = getattr(request.state, "request_id", None)
+    logger.error("unexpected error (request %s)", request_id, exc_info=exc)
+    return error_response(
+        500, "INTERNAL_SERVER_ERROR", "Internal server error", requestId=request_id
+    )
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The gateway: /graphql, the REST twin, /healthz and GraphiQL's assets."""
+    limits = PageLimits(default=settings.default_page_size, maximum=settings.max_page_size)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        engine = create_engine(settings)
+        try:
+            await migrate.prepare(engine)
+            yield {"engine": engine, "limits": limits, "settings": settings}
+        finally:
+            await engine.dispose()
+
+    routes = [
+        Route(
+            "/graphql",
+            graphql_app(build_schema(), graphiql=settings.graphiql),
+            methods=["GET", "POST"],
+        ),
+        Route("/v1/flows/{flow_id}/step-results", list_step_results, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Mount(ASSETS_PATH, app=graphiql_assets_app(), name="graphiql-assets"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+    )
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def app_from_env() -> Starlette:
+    """App factory for uvicorn (``stepgraph serve``): settings from the environment."""
+    return create_app(Settings.from_env())

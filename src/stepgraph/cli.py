@@ -1,0 +1,230 @@
+"""The ``stepgraph`` command: a thin layer over the functions the app uses."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import difflib
+import itertools
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from stepgraph.settings import Settings, SettingsError
+
+logger = logging.getLogger("stepgraph")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise SystemExit(f"stepgraph: {exc}") from None
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- serve -------------------------------------------------------------------
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings()
+    for name in sorted(settings.extra):
+        _say(f"stepgraph: warning: unknown setting {name} is ignored")
+    asyncio.run(_prepare_store(settings, demo=args.demo))
+    host = args.host or settings.host
+    port = settings.port if args.port is None else args.port
+    _say(f"stepgraph: GraphQL and GraphiQL on http://{host}:{port}/graphql")
+    _say(f"stepgraph: REST on http://{host}:{port}/v1/flows/{{id}}/step-results")
+    uvicorn.run(
+        "stepgraph.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=args.workers,
+        reload=args.reload,
+        log_level=settings.log_level,
+    )
+    return 0
+
+
+async def _prepare_store(settings: Settings, *, demo: bool) -> None:
+    from stepgraph.store import migrate, reads
+    from stepgraph.store.engine import create_engine
+
+    engine = create_engine(settings)
+    try:
+        await migrate.prepare(engine)
+        if demo:
+            async with engine.connect() as connection:
+                existing = await reads.count_step_results(connection)
+            if existing == 0:
+                await _seed_demo(engine, rows=settings.demo_rows, seed=None)
+            else:
+                _say(f"stepgraph: store holds {existing:,} step results; demo data not added")
+    finally:
+        await engine.dispose()
+
+
+# --- migrate -----------------------------------------------------------------
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from stepgraph.store import migrate
+    from stepgraph.store.engine import create_engine
+
+    async def run() -> None:
+        engine = create_engine(_settings())
+        try:
+            await migrate.upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    _say("stepgraph: store is up to date")
+    return 0
+
+
+# --- seed --------------------------------------------------------------------
+
+
+async def _seed_demo(engine: object, *, rows: int, seed: int | None) -> None:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from stepgraph.demo import DEMO_SEED, generate_demo_step_results
+    from stepgraph.records import parse_step_result
+    from stepgraph.store.writes import UpsertSummary, upsert_step_results
+
+    assert isinstance(engine, AsyncEngine)
+    summary = UpsertSummary()
+    generated = generate_demo_step_results(rows, seed=DEMO_SEED if seed is None else seed)
+    async with engine.begin() as connection:
+        while batch := list(itertools.islice(generated, 5000)):
+            summary += await upsert_step_results(connection, [parse_step_result(r) for r in batch])
+            done = summary.inserted + summary.updated + summary.unchanged
+            if rows >= 20000:
+                _say(f"stepgraph: demo data {done:,}/{rows:,} rows")
+    _say(
+        f"stepgraph: demo data: {summary.inserted:,} inserted, {summary.updated:,} updated, "
+        f"{summary.unchanged:,} unchanged"
+    )
+
+
+def _cmd_seed(args: argparse.Namespace) -> int:
+    from stepgraph.store import migrate
+    from stepgraph.store.engine import create_engine
+
+    if not args.demo:
+        raise SystemExit(
+            "stepgraph seed: only --demo data can be generated; use `stepgraph import`"
+        )
+    if args.rows < 0:
+        raise SystemExit("stepgraph seed: --rows must be 0 or more")
+    settings = _settings()
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        try:
+            await migrate.prepare(engine)
+            await _seed_demo(engine, rows=args.rows, seed=args.seed)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    return 0
+
+
+# --- import ------------------------------------------------------------------
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from stepgraph.importer import run_import_command
+
+    return run_import_command(_settings(), args.files)
+
+
+# --- export-schema -----------------------------------------------------------
+
+
+def _cmd_export_schema(args: argparse.Namespace) -> int:
+    from stepgraph.graphql.schema import build_schema
+
+    sdl = build_schema().as_str() + "\n"
+    if args.check is not None:
+        path = Path(args.check)
+        committed = path.read_text(encoding="utf-8") if path.exists() else ""
+        if committed == sdl:
+            return 0
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                committed.splitlines(keepends=True),
+                sdl.splitlines(keepends=True),
+                fromfile=str(path),
+                tofile="live schema",
+            )
+        )
+        _say(f"stepgraph: {path} is out of date; run `make schema`")
+        return 1
+    if args.output is not None:
+        Path(args.output).write_text(sdl, encoding="utf-8")
+        _say(f"stepgraph: wrote {args.output}")
+    else:
+        sys.stdout.write(sdl)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, with one sub-command per task."""
+    parser = argparse.ArgumentParser(
+        prog="stepgraph",
+        description="A GraphQL gateway over flow step results. Settings come from STEPGRAPH_* "
+        "environment variables (see README).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gateway (GraphQL, GraphiQL, REST)")
+    serve.add_argument("--host", help="address to bind (default STEPGRAPH_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default STEPGRAPH_PORT or 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--reload", action="store_true", help="restart when the code changes")
+    serve.add_argument("--demo", action="store_true", help="fill an empty store with demo data")
+    serve.set_defaults(handler=_cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="bring the store's schema up to date")
+    migrate.set_defaults(handler=_cmd_migrate)
+
+    seed = commands.add_parser("seed", help="add generated demo data to the store")
+    seed.add_argument("--demo", action="store_true", help="generate realistic demo data")
+    seed.add_argument("--rows", type=int, default=5000, help="step results to generate")
+    seed.add_argument("--seed", type=int, default=None, help="random seed (same seed, same data)")
+    seed.set_defaults(handler=_cmd_seed)
+
+    load = commands.add_parser(
+        "import", help="import step results (REST JSON, JSON array or NDJSON; - is stdin)"
+    )
+    load.add_argument("files", nargs="+", metavar="FILE")
+    load.set_defaults(handler=_cmd_import)
+
+    export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    target = export.add_mutually_exclusive_group()
+    target.add_argument("--output", "-o", help="write to this file instead of stdout")
+    target.add_argument("--check", metavar="FILE", help="exit 1 when FILE differs from the schema")
+    export.set_defaults(handler=_cmd_export_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``stepgraph`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The GraphQL schema: types, resolvers, context and error handling."""

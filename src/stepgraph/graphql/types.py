@@ -1,0 +1,227 @@
+"""Object types of the schema, built from store rows by ``from_row``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from stepgraph.graphql.arguments import (
+    BatchIdArg,
+    FromArg,
+    LimitArg,
+    OffsetArg,
+    RecordIdArg,
+    SortByArg,
+    SortOrderArg,
+    StatusArg,
+    StepIdArg,
+    ToArg,
+    build_query,
+)
+from stepgraph.graphql.context import Context
+from stepgraph.graphql.enums import SortOrder, StepResultSort, StepStatus
+from stepgraph.query import StepResultQuery
+from stepgraph.store import reads
+
+
+@strawberry.type(
+    description="The REST envelope's pagination: the window asked for and what came back."
+)
+class Pagination:
+    limit: int = strawberry.field(description="Page size that was applied.")
+    offset: int = strawberry.field(description="Rows skipped before this page.")
+    returned: int = strawberry.field(description="Number of rows in `data`.")
+    has_more: bool = strawberry.field(description="True exactly when a row exists after this page.")
+
+
+@strawberry.type(
+    description=(
+        "One page of step results, shaped like the REST response "
+        "(`{data, pagination}`), so REST clients switch without remapping."
+    )
+)
+class StepResultConnection:
+    data: list[StepResult] = strawberry.field(
+        description="The step results of this page, in order."
+    )
+    pagination: Pagination = strawberry.field(description="Where this page sits.")
+
+
+async def load_page(
+    info: strawberry.Info[Context, None], query: StepResultQuery
+) -> StepResultConnection:
+    """Run the page's one SELECT and wrap the rows."""
+    context = info.context
+    async with context.engine.connect() as connection:
+        page = await reads.fetch_page(connection, query, organization_id=context.organization_id)
+    return StepResultConnection(
+        data=[StepResult.from_row(row) for row in page.rows],
+        pagination=Pagination(
+            limit=query.limit,
+            offset=query.offset,
+            returned=len(page.rows),
+            has_more=page.has_more,
+        ),
+    )
+
+
+@strawberry.federation.type(
+    keys=["id"],
+    description=(
+        "A flow: an AI/automation workflow that runs step by step over records. This service "
+        "contributes its step results; another service may own its other fields."
+    ),
+)
+class Flow:
+    id: strawberry.ID = strawberry.field(description="The flow's id (case-sensitive).")
+
+    @strawberry.field(
+        description=(
+            "This flow's step results, filtered, sorted and paged exactly like "
+            "`GET /v1/flows/{id}/step-results`. Null with a NOT_FOUND error when the flow "
+            "does not exist."
+        )
+    )
+    async def step_results(
+        self,
+        info: strawberry.Info[Context, None],
+        record_id: RecordIdArg = strawberry.UNSET,
+        batch_id: BatchIdArg = strawberry.UNSET,
+        status: StatusArg = strawberry.UNSET,
+        step_id: StepIdArg = strawberry.UNSET,
+        from_: FromArg = strawberry.UNSET,
+        to: ToArg = strawberry.UNSET,
+        sort_by: SortByArg = StepResultSort.CREATED_AT,
+        sort_order: SortOrderArg = SortOrder.DESC,
+        limit: LimitArg = strawberry.UNSET,
+        offset: OffsetArg = 0,
+    ) -> StepResultConnection | None:
+        query = build_query(
+            flow_id=str(self.id),
+            limits=info.context.limits,
+            record_id=record_id,
+            batch_id=batch_id,
+            status=status,
+            step_id=step_id,
+            from_=from_,
+            to=to,
+            sort_by=sort_by,
+            sort_order=sort_order,
+            limit=limit,
+            offset=offset,
+        )
+        return await load_page(info, query)
+
+    @classmethod
+    async def resolve_reference(
+        cls, info: strawberry.Info[Context, None], id: strawberry.ID
+    ) -> Flow | None:
+        """A flow by reference from another subgraph; null when unknown to this caller."""
+        row = await info.context.flows.load(str(id))
+        return None if row is None else cls(id=id)
+
+
+@strawberry.federation.type(
+    keys=["id"],
+    description="What one step of one flow run on one record left behind.",
+)
+class StepResult:
+    id: strawberry.ID = strawberry.field(description="Unique, stable id of this step result.")
+    user_id: str = strawberry.field(description="The user who owns the run.")
+    organization_id: str = strawberry.field(description="The organization that owns the run.")
+    batch_execution_id: str | None = strawberry.field(
+        description="The batch that ran the flow over many records, if any."
+    )
+    execution_session_id: str | None = strawberry.field(description="The run's execution session.")
+    flow_id: str = strawberry.field(description="Id of the flow (see also `flow`).")
+    flow_version_id: str | None = strawberry.field(description="The version of the flow that ran.")
+    record_id: str | None = strawberry.field(description="The record the flow ran on.")
+    record_name: str | None = strawberry.field(description="Human-readable name of the record.")
+    step_id: str = strawberry.field(description="The step of the flow.")
+    step_type: str = strawberry.field(
+        description="Kind of step, free text: `api-call`, `prompt`, ..."
+    )
+    step_name: str = strawberry.field(description="Human-readable name of the step.")
+    order: int = strawberry.field(description="Position of the step in the flow.")
+    status: StepStatus = strawberry.field(description="Where the step stands.")
+    started_at: datetime | None = strawberry.field(description="When the step started.")
+    completed_at: datetime | None = strawberry.field(description="When the step finished.")
+    duration_ms: int | None = strawberry.field(
+        description="How long the step ran, in milliseconds."
+    )
+    output_preview: str | None = strawberry.field(description="The start of the step's output.")
+    created_at: datetime = strawberry.field(description="When this step result was recorded.")
+    record_metadata: JSON | None = strawberry.field(
+        description="The record's metadata, a JSON object."
+    )
+    step_config: JSON | None = strawberry.field(
+        description="The step's configuration, a JSON object."
+    )
+    input_variables: JSON | None = strawberry.field(
+        description="Variables the step was given, a JSON object."
+    )
+    resolved_prompt: str | None = strawberry.field(
+        description="The prompt as sent to the model, variables filled in."
+    )
+    model_used: str | None = strawberry.field(description="The model a prompt step called.")
+    prompt_tokens: int | None = strawberry.field(description="Tokens in the prompt.")
+    completion_tokens: int | None = strawberry.field(description="Tokens in the completion.")
+    total_tokens: int | None = strawberry.field(description="Prompt plus completion tokens.")
+    estimated_cost: Decimal | None = strawberry.field(
+        description='Estimated cost in US dollars, exact (a decimal string such as "0.0045").'
+    )
+    error_message: str | None = strawberry.field(description="Why the step failed, if it did.")
+    retry_count: int = strawberry.field(description="How many times the step was retried.")
+
+    @strawberry.field(description="The flow this step result belongs to.")
+    def flow(self) -> Flow:
+        return Flow(id=strawberry.ID(self.flow_id))
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> StepResult:
+        """Build the type from a store row (column names as in ``store.tables``)."""
+        return cls(
+            id=row["id"],
+            user_id=row["user_id"],
+            organization_id=row["organization_id"],
+            batch_execution_id=row["batch_execution_id"],
+            execution_session_id=row["execution_session_id"],
+            flow_id=row["flow_id"],
+            flow_version_id=row["flow_version_id"],
+            record_id=row["record_id"],
+            record_name=row["record_name"],
+            step_id=row["step_id"],
+            step_type=row["step_type"],
+            step_name=row["step_name"],
+            order=row["step_order"],
+            status=StepStatus(row["status"]),
+            started_at=row["started_at"],
+            completed_at=row["completed_at"],
+            duration_ms=row["duration_ms"],
+            output_preview=row["output_preview"],
+            created_at=row["created_at"],
+            record_metadata=row["record_metadata"],
+            step_config=row["step_config"],
+            input_variables=row["input_variables"],
+            resolved_prompt=row["resolved_prompt"],
+            model_used=row["model_used"],
+            prompt_tokens=row["prompt_tokens"],
+            completion_tokens=row["completion_tokens"],
+            total_tokens=row["total_tokens"],
+            estimated_cost=row["estimated_cost"],
+            error_message=row["error_message"],
+            retry_count=row["retry_count"],
+        )
+
+    @classmethod
+    async def resolve_reference(
+        cls, info: strawberry.Info[Context, None], id: strawberry.ID
+    ) -> StepResult | None:
+        """A step result by reference from another subgraph; null when unknown to this caller."""
+        row = await info.context.step_results.load(str(id))
+        return None if row is None else cls.from_row(row)

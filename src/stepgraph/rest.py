@@ -1,0 +1,60 @@
+"""The REST twin of ``GET /v1/flows/{id}/step-results``: same query object, same store call."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from stepgraph.errors import NotFound
+from stepgraph.query import InvalidArgument, StepResultQuery
+from stepgraph.records import step_result_json
+from stepgraph.store import reads
+
+logger = logging.getLogger("stepgraph.rest")
+
+
+def json_response(body: Any, status_code: int = 200) -> Response:
+    """A JSON response encoded with orjson."""
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
+
+
+def error_response(
+    status_code: int, code: str, message: str, *, argument: str | None = None, **extra: Any
+) -> Response:
+    """The contract's error body: ``{"error": {"code", "message", "argument"?}}``."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if argument is not None:
+        error["argument"] = argument
+    error.update(extra)
+    return json_response({"error": error}, status_code)
+
+
+async def list_step_results(request: Request) -> Response:
+    """``GET /v1/flows/{flow_id}/step-results``."""
+    try:
+        query = StepResultQuery.from_query_string(
+            request.path_params["flow_id"],
+            request.query_params.multi_items(),
+            request.state.limits,
+        )
+        async with request.state.engine.connect() as connection:
+            page = await reads.fetch_page(connection, query)
+    except InvalidArgument as exc:
+        return error_response(400, "BAD_USER_INPUT", exc.message, argument=exc.argument)
+    except NotFound as exc:
+        return error_response(404, "NOT_FOUND", str(exc))
+    return json_response(
+        {
+            "data": [step_result_json(row) for row in page.rows],
+            "pagination": {
+                "limit": query.limit,
+                "offset": query.offset,
+                "returned": len(page.rows),
+                "hasMore": page.has_more,
+            },
+        }
+    )
