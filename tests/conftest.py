@@ -6,14 +6,18 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from stepgraph.app import create_app
 from stepgraph.records import parse_step_result
 from stepgraph.settings import Settings
 from stepgraph.store import migrate
 from stepgraph.store.engine import create_engine
 from stepgraph.store.writes import upsert_step_results
+from tests.api import Api
 
 
 @pytest.fixture
@@ -35,3 +39,16 @@ async def insert(engine: AsyncEngine, rows: Iterable[dict[str, Any]]) -> None:
     """Store contract-shaped rows through the same path as an import."""
     async with engine.begin() as connection:
         await upsert_step_results(connection, [parse_step_result(row) for row in rows])
+
+
+@pytest.fixture
+async def api(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Api]:
+    """The app with its lifespan run, over the same fresh store as ``engine``."""
+    app = create_app(settings)
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://stepgraph.test"
+        ) as client,
+    ):
+        yield Api(client)

@@ -198,7 +198,7 @@ _FIELDS: dict[str, tuple[_Parser, bool]] = {
     "totalTokens": (_count, False),
     "estimatedCost": (parse_cost, False),
     "errorMessage": (_text, False),
-    "retryCount": (_count, False),
+    "retryCount": (_count, True),
 }
 
 
@@ -206,7 +206,8 @@ def parse_step_result(obj: Any) -> dict[str, Any]:
     """Validate one contract-shaped step result and return its store row.
 
     Every field at fault is reported at once in :class:`InvalidStepResult`.
-    Absent nullable fields are null; an absent ``retryCount`` is 0; a key the
+    Absent nullable fields are null; an absent ``retryCount`` is 0 (an explicit null is
+    refused, as for every non-null field); a key the
     contract does not know is an error, so nothing sent is dropped silently.
     """
     if not isinstance(obj, dict):
@@ -215,12 +216,14 @@ def parse_step_result(obj: Any) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for name, (parse, required) in _FIELDS.items():
         value = obj.get(name)
+        if name == "retryCount" and name not in obj:
+            value = 0
         if value is None:
             if required:
                 errors.append(
-                    FieldError(name, "is required" if name not in obj else "must not be null")
+                    FieldError(name, "must not be null" if name in obj else "is required")
                 )
-            row[COLUMNS[name]] = 0 if name == "retryCount" else None
+            row[COLUMNS[name]] = None
             continue
         try:
             row[COLUMNS[name]] = parse(value)
