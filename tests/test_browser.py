@@ -6,6 +6,7 @@ Headless Chromium opens /graphql with every non-loopback request blocked, runs a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -35,12 +36,17 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 STARTUP_TIMEOUT_S = 60.0
 UI_TIMEOUT_MS = 30_000
 
 QUERY_EDITOR = ".graphiql-query-editor .CodeMirror"
 RESPONSE_EDITOR = ".graphiql-response .CodeMirror"
+# GraphiQL 3's editors are CodeMirror 5 instances, reachable from their wrapper element.
+GET_EDITOR_VALUE = "(selector) => document.querySelector(selector).CodeMirror.getValue()"
+SET_EDITOR_VALUE = (
+    "([selector, text]) => document.querySelector(selector).CodeMirror.setValue(text)"
+)
 
 
 @dataclass(frozen=True)
@@ -173,11 +179,10 @@ def test_graphiql_runs_a_query_offline(chromium: Path, server: Server, tmp_path:
     started = time.monotonic()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("pageerror", lambda error: page_errors.append(str(error)))
+        page.route("**/*", only_loopback)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("pageerror", lambda error: page_errors.append(str(error)))
-            page.route("**/*", only_loopback)
-
             response = page.goto(f"{server.base_url}/graphql", wait_until="load")
             assert response is not None
             assert response.status == 200
@@ -185,28 +190,48 @@ def test_graphiql_runs_a_query_offline(chromium: Path, server: Server, tmp_path:
             assert page.title() == "stepgraph GraphiQL"
 
             page.wait_for_selector(QUERY_EDITOR, timeout=UI_TIMEOUT_MS)
-            page.evaluate(
-                "([selector, text]) => document.querySelector(selector).CodeMirror.setValue(text)",
-                [QUERY_EDITOR, query],
+            assert page.evaluate("typeof GraphiQLPluginExplorer.explorerPlugin") == "function"
+            initial = page.evaluate(GET_EDITOR_VALUE, QUERY_EDITOR)
+            assert initial == page.evaluate("EXAMPLE_QUERY"), "editor did not start on the example"
+            page.screenshot(path=str(tmp_path / "graphiql-start.png"))
+
+            # The explorer plugin is loaded and builds its tree from the live schema.
+            explorer_button = page.get_by_role("button", name="Show GraphiQL Explorer")
+            explorer_button.click()
+            page.wait_for_function(
+                "(s) => document.querySelector(s)?.innerText.includes('stepResults') ?? false",
+                arg=".graphiql-plugin",
+                timeout=UI_TIMEOUT_MS,
+            )
+            page.get_by_role("button", name="Hide GraphiQL Explorer").click()
+
+            page.evaluate(SET_EDITOR_VALUE, [QUERY_EDITOR, query])
+            # GraphiQL digests an edit (operation name included) after a short debounce and
+            # then mirrors it into ?q=; running before that would send the old operation name.
+            page.wait_for_function(
+                "(q) => new URLSearchParams(location.search).get('q') === q",
+                arg=query,
+                timeout=UI_TIMEOUT_MS,
             )
             page.click(".graphiql-execute-button")
             page.wait_for_function(
                 """(selector) => {
                     const pane = document.querySelector(selector);
-                    return pane !== null && pane.innerText.includes('"returned": 3');
+                    return pane !== null && /"returned": 3|"errors"/.test(pane.innerText);
                 }""",
                 arg=".graphiql-response",
                 timeout=UI_TIMEOUT_MS,
             )
             page.screenshot(path=str(tmp_path / "graphiql.png"))
-
             shown = page.inner_text(".graphiql-response")
-            result = json.loads(
-                page.evaluate(
-                    "(selector) => document.querySelector(selector).CodeMirror.getValue()",
-                    RESPONSE_EDITOR,
-                )
-            )
+            result = json.loads(page.evaluate(GET_EDITOR_VALUE, RESPONSE_EDITOR))
+        except Exception as exc:
+            # A blank page usually means an asset failed; say which requests were refused.
+            exc.add_note(f"blocked non-loopback requests: {blocked}; page errors: {page_errors}")
+            exc.add_note(f"server log: {server.log}; screenshot: {tmp_path}/graphiql-failure.png")
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(tmp_path / "graphiql-failure.png"))
+            raise
         finally:
             browser.close()
     elapsed = time.monotonic() - started

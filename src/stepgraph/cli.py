@@ -143,9 +143,43 @@ def _cmd_seed(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from stepgraph.importer import run_import_command
+    from stepgraph.importer import ImportProgress, import_files
+    from stepgraph.store import migrate
+    from stepgraph.store.engine import create_engine
 
-    return run_import_command(_settings(), args.files)
+    settings = _settings()
+
+    def show(progress: ImportProgress) -> None:
+        if progress.done and progress.validated < 10_000:
+            return
+        _say(
+            f"stepgraph: {progress.path}: {progress.validated:,} rows checked, "
+            f"{progress.written:,} written" + (" (done)" if progress.done else "")
+        )
+
+    async def run() -> int:
+        engine = create_engine(settings)
+        try:
+            await migrate.prepare(engine)
+            reports = await import_files(engine, args.files, progress=show)
+        finally:
+            await engine.dispose()
+        failed = 0
+        for report in reports:
+            if report.error is not None:
+                failed += 1
+                _say(f"stepgraph: {report.path}: nothing imported, the file has problems:")
+                for line in report.error.lines(limit=50):
+                    _say(f"  {line}")
+            else:
+                _say(
+                    f"stepgraph: {report.path} ({report.format.value if report.format else '?'}): "
+                    f"{report.rows:,} rows: {report.inserted:,} inserted, "
+                    f"{report.updated:,} updated, {report.unchanged:,} unchanged"
+                )
+        return 1 if failed else 0
+
+    return asyncio.run(run())
 
 
 # --- export-schema -----------------------------------------------------------
