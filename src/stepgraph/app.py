@@ -31,7 +31,11 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestIdMiddleware:
-    """Gives each request an id (or keeps a sane incoming ``X-Request-ID``) and echoes it."""
+    """Gives each request an id (or keeps a sane incoming ``X-Request-ID``) and echoes it.
+
+    It is also the last line of defence: an exception that escapes a route is
+    logged once with that id and answered with a masked JSON 500.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -43,14 +47,28 @@ class RequestIdMiddleware:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        started = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            logger.exception("unexpected error (request %s)", request_id)
+            if started or scope["type"] != "http":
+                raise
+            response = error_response(
+                500, "INTERNAL_SERVER_ERROR", "Internal server error", requestId=request_id
+            )
+            await response(scope, receive, send_with_id)
 
 
 async def healthz(request: Request) -> Response:
@@ -108,7 +126,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        exception_handlers={HTTPException: _http_error},
     )
     app.add_middleware(RequestIdMiddleware)
     return app
