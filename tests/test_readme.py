@@ -1,0 +1,63 @@
+"""The README's example queries run against the demo data `make serve` loads."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from stepgraph.demo import DEMO_SEED, generate_demo_step_results
+from stepgraph.settings import Settings
+from tests.api import Api
+from tests.conftest import insert
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+GRAPHQL_BLOCKS = re.findall(r"```graphql\n(.*?)```", README, flags=re.DOTALL)
+CURL_URLS = [
+    shlex.split(line)[1]
+    for block in re.findall(r"```sh\n(.*?)```", README, flags=re.DOTALL)
+    for line in block.splitlines()
+    if line.startswith("curl '") and "/v1/flows/" in line
+]
+
+
+@pytest.fixture
+async def demo(engine: AsyncEngine) -> None:
+    await insert(engine, generate_demo_step_results(Settings().demo_rows, seed=DEMO_SEED))
+
+
+def test_the_readme_has_examples() -> None:
+    assert len(GRAPHQL_BLOCKS) >= 3
+    assert len(CURL_URLS) >= 2
+
+
+@pytest.mark.usefixtures("demo")
+@pytest.mark.parametrize("query", GRAPHQL_BLOCKS, ids=lambda q: q.split("\n", 1)[0][:30])
+async def test_graphql_examples_return_data(api: Api, query: str) -> None:
+    variables = {"batch": "batch_20261002_001"} if "$batch" in query else {}
+    body = await api.graphql(query, **variables)
+    assert "errors" not in body, body
+    assert all(_pages(body["data"])), "an example returns an empty page"
+    assert all(value is not None for value in body["data"].values())
+
+
+def _pages(value: Any) -> list[bool]:
+    """Whether each `data` list in a response is empty (False) or not."""
+    if isinstance(value, dict):
+        found = [bool(value["data"])] if isinstance(value.get("data"), list) else []
+        return found + [p for v in value.values() for p in _pages(v)]
+    return []
+
+
+@pytest.mark.usefixtures("demo")
+@pytest.mark.parametrize("url", CURL_URLS)
+async def test_rest_examples_return_rows(api: Api, url: str) -> None:
+    parts = urlsplit(url)
+    response = await api.client.get(parts.path, params=parse_qsl(parts.query))
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]
