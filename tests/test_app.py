@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.api import Api
+from stepgraph.settings import Settings
+from tests.api import Api, running
 from tests.conftest import insert
 from tests.factories import make_step_result
 
@@ -42,11 +45,33 @@ async def test_a_store_failure_on_rest_is_a_masked_500(api: Api, engine: AsyncEn
     }
 
 
-async def test_graphiql_opens_on_an_example_for_a_real_flow(api: Api, engine: AsyncEngine) -> None:
-    await insert(engine, [make_step_result(flowId="flow_demo")])
+async def test_graphiql_in_demo_mode_starts_with_the_demo_key_on_its_largest_flow(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    await insert(
+        engine,
+        [
+            make_step_result(flowId="flow_small"),
+            *(make_step_result(flowId="flow_big") for _ in range(2)),
+            *(make_step_result(flowId="flow_hidden", organizationId="org_2") for _ in range(3)),
+        ],
+    )
+    async with running(settings, engine) as probe:
+        key = await probe.login("org_1")
+    async with running(replace(settings, demo_key=key), engine) as demo:
+        page = (await demo.client.get("/graphql", headers={"Accept": "text/html"})).text
+    assert "flow_big" in page
+    assert key in page
+    assert "flow_hidden" not in page
+
+
+async def test_graphiql_outside_demo_mode_names_no_flow(api: Api, engine: AsyncEngine) -> None:
+    await insert(engine, [make_step_result(flowId="flow_private")])
+    api.logout()
     response = await api.client.get("/graphql", headers={"Accept": "text/html"})
     assert response.status_code == 200
-    assert "flow_demo" in response.text
+    assert "flow_private" not in response.text
+    assert "your-flow-id" in response.text
     assert "/graphiql/assets/graphiql.min.js" in response.text
 
 

@@ -129,13 +129,17 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 
 def flow_with_steps(data_dir: Path, minimum: int) -> tuple[str, set[str]]:
-    """Pick a demo flow with at least ``minimum`` step results; return it and their ids."""
+    """The largest demo flow and its step result ids.
+
+    ``serve --demo`` gives its demo key to the organization of the largest flow, so
+    this flow is one the key GraphiQL starts with may read.
+    """
     database = data_dir / "stepgraph.db"
     # Read-only, so the test can never disturb the running server's store.
     with sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True) as connection:
         row = connection.execute(
             "SELECT flow_id FROM step_results GROUP BY flow_id HAVING COUNT(*) >= ? "
-            "ORDER BY flow_id LIMIT 1",
+            "ORDER BY COUNT(*) DESC, flow_id LIMIT 1",
             (minimum,),
         ).fetchone()
         assert row is not None, f"no demo flow has {minimum} step results"

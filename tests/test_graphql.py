@@ -71,7 +71,8 @@ async def test_flow_step_results_match_the_root_field(api: Api) -> None:
 
 async def test_a_step_result_leads_to_its_flow(api: Api) -> None:
     body = await api.graphql(
-        '{ stepResult(id: "sr_lookup") { flow { id stepResults(limit: 1) { pagination { returned } } } } }'
+        '{ stepResult(id: "sr_lookup") '
+        "{ flow { id stepResults(limit: 1) { pagination { returned } } } } }"
     )
     assert body["data"]["stepResult"]["flow"] == {
         "id": "flow_x",

@@ -13,22 +13,30 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stepgraph.demo import DEMO_SEED, generate_demo_step_results
 from stepgraph.settings import Settings
+from stepgraph.store.reads import largest_flow_owner_id
 from tests.api import Api
 from tests.conftest import insert
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 GRAPHQL_BLOCKS = re.findall(r"```graphql\n(.*?)```", README, flags=re.DOTALL)
 CURL_URLS = [
-    shlex.split(line)[1]
+    word
     for block in re.findall(r"```sh\n(.*?)```", README, flags=re.DOTALL)
     for line in block.splitlines()
-    if line.startswith("curl '") and "/v1/flows/" in line
+    if line.startswith("curl ")
+    for word in shlex.split(line)
+    if "/v1/flows/" in word
 ]
 
 
 @pytest.fixture
-async def demo(engine: AsyncEngine) -> None:
+async def demo(api: Api, engine: AsyncEngine) -> None:
+    """The demo data, read as `serve --demo`'s key: the organization of the largest flow."""
     await insert(engine, generate_demo_step_results(Settings().demo_rows, seed=DEMO_SEED))
+    async with engine.connect() as connection:
+        organization = await largest_flow_owner_id(connection)
+    assert organization is not None
+    await api.login(organization)
 
 
 def test_the_readme_has_examples() -> None:

@@ -11,12 +11,16 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stepgraph.auth.authenticator import Authenticator
+from stepgraph.auth.jwt import JwtVerifier
 from stepgraph.graphiql import ASSETS_PATH, graphiql_assets_app
+from stepgraph.graphql.protocol import QueryLimits
 from stepgraph.graphql.schema import build_schema
 from stepgraph.graphql.view import graphql_app
 from stepgraph.query import PageLimits
@@ -71,6 +75,48 @@ class RequestIdMiddleware:
             await response(scope, receive, send_with_id)
 
 
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Answers 413 to request bodies over ``max_bytes``, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except _BodyTooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            413, "PAYLOAD_TOO_LARGE", f"request bodies are limited to {self.max_bytes:,} bytes"
+        )
+        await response(scope, receive, send)
+
+
 async def healthz(request: Request) -> Response:
     """Liveness and store reachability."""
     try:
@@ -103,20 +149,34 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings) -> Starlette:
     """The gateway: /graphql, the REST twin, /healthz and GraphiQL's assets."""
     limits = PageLimits(default=settings.default_page_size, maximum=settings.max_page_size)
+    query_limits = QueryLimits(
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_query_aliases,
+        max_tokens=settings.max_query_tokens,
+        max_batch=settings.max_batch,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        engine = create_engine(settings)
+        engine = create_engine(settings, statement_timeout_ms=settings.statement_timeout_ms)
+        session_tokens = JwtVerifier(settings.jwt) if settings.jwt is not None else None
         try:
             await migrate.prepare(engine)
-            yield {"engine": engine, "limits": limits, "settings": settings}
+            yield {
+                "engine": engine,
+                "limits": limits,
+                "settings": settings,
+                "authenticator": Authenticator(engine, session_tokens),
+            }
         finally:
+            if session_tokens is not None:
+                await session_tokens.aclose()
             await engine.dispose()
 
     routes = [
         Route(
             "/graphql",
-            graphql_app(build_schema(), graphiql=settings.graphiql),
+            graphql_app(build_schema(query_limits), graphiql=settings.graphiql),
             methods=["GET", "POST"],
         ),
         Route("/v1/flows/{flow_id}/step-results", list_step_results, methods=["GET"]),
@@ -128,6 +188,16 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error},
     )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+            max_age=600,
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -7,13 +7,18 @@ import asyncio
 import difflib
 import itertools
 import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
+from stepgraph.keys_cli import add_keys_parser
 from stepgraph.settings import Settings, SettingsError
 
 logger = logging.getLogger("stepgraph")
+
+_T = TypeVar("_T")
 
 
 def _settings() -> Settings:
@@ -27,16 +32,35 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _run(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """``asyncio.run``, with an outdated store reported as a message rather than a traceback."""
+    from stepgraph.store.migrate import StoreOutOfDate
+
+    try:
+        return asyncio.run(coroutine)
+    except StoreOutOfDate as exc:
+        raise SystemExit(f"stepgraph: {exc}") from None
+
+
 # --- serve -------------------------------------------------------------------
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from uvicorn.config import LOG_LEVELS
 
     settings = _settings()
+    if settings.log_level not in LOG_LEVELS:
+        raise SystemExit(
+            f"stepgraph: STEPGRAPH_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
+            f"got {settings.log_level!r}"
+        )
     for name in sorted(settings.extra):
         _say(f"stepgraph: warning: unknown setting {name} is ignored")
-    asyncio.run(_prepare_store(settings, demo=args.demo))
+    demo_key = _run(_prepare_store(settings, demo=args.demo))
+    if demo_key is not None:
+        # uvicorn builds the app (in each worker) from the environment.
+        os.environ["STEPGRAPH_DEMO_KEY"] = demo_key
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     _say(f"stepgraph: GraphQL and GraphiQL on http://{host}:{port}/graphql")
@@ -53,22 +77,49 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _prepare_store(settings: Settings, *, demo: bool) -> None:
+async def _prepare_store(settings: Settings, *, demo: bool) -> str | None:
+    """Bring the store up; in demo mode load demo data once and return a fresh demo key."""
     from stepgraph.store import migrate, reads
     from stepgraph.store.engine import create_engine
 
     engine = create_engine(settings)
     try:
         await migrate.prepare(engine)
-        if demo:
-            async with engine.connect() as connection:
-                existing = await reads.count_step_results(connection)
-            if existing == 0:
-                await _seed_demo(engine, rows=settings.demo_rows, seed=None)
-            else:
-                _say(f"stepgraph: store holds {existing:,} step results; demo data not added")
+        if not demo:
+            return None
+        async with engine.connect() as connection:
+            existing = await reads.count_step_results(connection)
+        if existing == 0:
+            await _seed_demo(engine, rows=settings.demo_rows, seed=None)
+        else:
+            _say(f"stepgraph: store holds {existing:,} step results; demo data not added")
+        return await _demo_key(engine)
     finally:
         await engine.dispose()
+
+
+async def _demo_key(engine: Any) -> str | None:
+    """A new key for the owner of the largest flow; older demo keys are revoked."""
+    from datetime import UTC, datetime
+
+    from stepgraph.auth.api_keys import issue_api_key
+    from stepgraph.store import api_keys, reads
+
+    async with engine.begin() as connection:
+        organization = await reads.largest_flow_owner_id(connection)
+        if organization is None:
+            return None
+        earlier = [r["id"] for r in await api_keys.list_api_keys(connection) if r["label"] == _DEMO]
+        await api_keys.revoke_api_keys(connection, earlier, at=datetime.now(UTC))
+        issued = await issue_api_key(
+            connection, organization_id=organization, user_id="demo", label=_DEMO
+        )
+    _say(f"stepgraph: demo API key for organization {organization} (GraphiQL sends it for you):")
+    _say(f"stepgraph:   Authorization: Bearer {issued.key}")
+    return issued.key
+
+
+_DEMO = "demo (stepgraph serve --demo)"
 
 
 # --- migrate -----------------------------------------------------------------
@@ -85,7 +136,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
 
-    asyncio.run(run())
+    _run(run())
     _say("stepgraph: store is up to date")
     return 0
 
@@ -135,7 +186,7 @@ def _cmd_seed(args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
 
-    asyncio.run(run())
+    _run(run())
     return 0
 
 
@@ -179,7 +230,28 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 )
         return 1 if failed else 0
 
-    return asyncio.run(run())
+    return _run(run())
+
+
+# --- keys --------------------------------------------------------------------
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from stepgraph.keys_cli import run_keys_command
+    from stepgraph.store import migrate
+    from stepgraph.store.engine import create_engine
+
+    settings = _settings()
+
+    async def run() -> int:
+        engine = create_engine(settings)
+        try:
+            await migrate.prepare(engine)
+            return await run_keys_command(engine, args)
+        finally:
+            await engine.dispose()
+
+    return _run(run())
 
 
 # --- export-schema -----------------------------------------------------------
@@ -244,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("files", nargs="+", metavar="FILE")
     load.set_defaults(handler=_cmd_import)
 
+    add_keys_parser(commands).set_defaults(handler=_cmd_keys)
+
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     target = export.add_mutually_exclusive_group()
     target.add_argument("--output", "-o", help="write to this file instead of stdout")
@@ -256,6 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stepgraph`` console script."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Alembic announces each of its plugins at INFO on import: noise before every message.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     handler: Callable[[argparse.Namespace], int] = args.handler
     return handler(args)
 

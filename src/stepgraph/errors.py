@@ -10,3 +10,7 @@ class NotFound(LookupError):
         super().__init__(f"{kind} {identifier!r} not found")
         self.kind = kind
         self.identifier = identifier
+
+
+class SettingsError(ValueError):
+    """A setting holds a value stepgraph cannot use; the message names the variable."""

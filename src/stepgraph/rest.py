@@ -9,10 +9,13 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from stepgraph.auth.jwt import AuthUnavailable
+from stepgraph.auth.viewer import READ_STEP_RESULTS, Forbidden, Unauthenticated
 from stepgraph.errors import NotFound
 from stepgraph.query import InvalidArgument, StepResultQuery
 from stepgraph.records import step_result_json
 from stepgraph.store import reads
+from stepgraph.store.engine import StatementTimeout
 
 logger = logging.getLogger("stepgraph.rest")
 
@@ -36,17 +39,31 @@ def error_response(
 async def list_step_results(request: Request) -> Response:
     """``GET /v1/flows/{flow_id}/step-results``."""
     try:
+        viewer = await request.state.authenticator.authenticate(
+            request.headers.get("authorization")
+        )
+        viewer.require(READ_STEP_RESULTS)
         query = StepResultQuery.from_query_string(
             request.path_params["flow_id"],
             request.query_params.multi_items(),
             request.state.limits,
         )
         async with request.state.engine.connect() as connection:
-            page = await reads.fetch_page(connection, query)
+            page = await reads.fetch_page(connection, query, organization_id=viewer.organization_id)
+    except Unauthenticated as exc:
+        response = error_response(401, "UNAUTHENTICATED", exc.message)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+    except Forbidden as exc:
+        return error_response(403, "FORBIDDEN", exc.message)
+    except AuthUnavailable as exc:
+        return error_response(503, "AUTH_UNAVAILABLE", exc.message)
     except InvalidArgument as exc:
         return error_response(400, "BAD_USER_INPUT", exc.message, argument=exc.argument)
     except NotFound as exc:
         return error_response(404, "NOT_FOUND", str(exc))
+    except StatementTimeout as exc:
+        return error_response(400, "QUERY_TIMEOUT", str(exc))
     return json_response(
         {
             "data": [step_result_json(row) for row in page.rows],

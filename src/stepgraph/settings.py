@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stepgraph.auth.jwt import JwtSettings
+from stepgraph.errors import SettingsError
 
-class SettingsError(ValueError):
-    """An environment variable holds a value stepgraph cannot use."""
+__all__ = ["Settings", "SettingsError"]
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
@@ -50,6 +51,24 @@ class Settings:
     demo_rows: int = 5000
     log_level: str = "info"
     graphiql: bool = True
+    # Schema introspection without a token (GraphiQL, codegen, Apollo tooling).
+    introspection: bool = True
+    # In demo mode GraphiQL starts with this API key in its headers pane.
+    demo_key: str | None = field(default=None, repr=False)
+    # Documents beyond these are refused before they run.
+    max_query_depth: int = 12
+    max_query_aliases: int = 30
+    max_query_tokens: int = 5000
+    # Operations one batched request may carry; 0 turns batching off.
+    max_batch: int = 0
+    # Request bodies beyond this many bytes get 413.
+    max_body_bytes: int = 1_000_000
+    # Store statements running longer than this are cancelled.
+    statement_timeout_ms: int = 5000
+    # Origins allowed to call from a browser (CORS); empty means none.
+    cors_origins: tuple[str, ...] = ()
+    # Session JWTs (e.g. Clerk) checked against a JWKS; None accepts API keys only.
+    jwt: JwtSettings | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -76,6 +95,16 @@ class Settings:
             "STEPGRAPH_DEMO_ROWS",
             "STEPGRAPH_LOG_LEVEL",
             "STEPGRAPH_GRAPHIQL",
+            "STEPGRAPH_INTROSPECTION",
+            "STEPGRAPH_DEMO_KEY",
+            "STEPGRAPH_MAX_QUERY_DEPTH",
+            "STEPGRAPH_MAX_QUERY_ALIASES",
+            "STEPGRAPH_MAX_QUERY_TOKENS",
+            "STEPGRAPH_MAX_BODY_BYTES",
+            "STEPGRAPH_MAX_BATCH",
+            "STEPGRAPH_STATEMENT_TIMEOUT_MS",
+            "STEPGRAPH_CORS_ORIGINS",
+            *_JWT_VARIABLES,
         }
         extra = {
             k: v
@@ -92,6 +121,18 @@ class Settings:
             demo_rows=_int(env, "STEPGRAPH_DEMO_ROWS", 5000, minimum=0),
             log_level=(env.get("STEPGRAPH_LOG_LEVEL") or "info").lower(),
             graphiql=_bool(env, "STEPGRAPH_GRAPHIQL", True),
+            introspection=_bool(env, "STEPGRAPH_INTROSPECTION", True),
+            demo_key=env.get("STEPGRAPH_DEMO_KEY") or None,
+            max_query_depth=_int(env, "STEPGRAPH_MAX_QUERY_DEPTH", 12, minimum=1),
+            max_query_aliases=_int(env, "STEPGRAPH_MAX_QUERY_ALIASES", 30, minimum=0),
+            max_query_tokens=_int(env, "STEPGRAPH_MAX_QUERY_TOKENS", 5000, minimum=100),
+            max_batch=_int(env, "STEPGRAPH_MAX_BATCH", 0, minimum=0),
+            max_body_bytes=_int(env, "STEPGRAPH_MAX_BODY_BYTES", 1_000_000, minimum=1024),
+            statement_timeout_ms=_int(env, "STEPGRAPH_STATEMENT_TIMEOUT_MS", 5000, minimum=1),
+            jwt=_jwt_settings(env),
+            cors_origins=tuple(
+                o.strip() for o in env.get("STEPGRAPH_CORS_ORIGINS", "").split(",") if o.strip()
+            ),
             extra=extra,
         )
 
@@ -99,3 +140,57 @@ class Settings:
     def is_sqlite(self) -> bool:
         """True when the store is an embedded SQLite file."""
         return self.database_url.startswith("sqlite")
+
+
+_JWT_VARIABLES = (
+    "STEPGRAPH_JWT_JWKS_URL",
+    "STEPGRAPH_JWT_JWKS_FILE",
+    "STEPGRAPH_JWT_ISSUER",
+    "STEPGRAPH_JWT_AUDIENCE",
+    "STEPGRAPH_JWT_AUTHORIZED_PARTIES",
+    "STEPGRAPH_JWT_LEEWAY_SECONDS",
+    "STEPGRAPH_JWT_ORGANIZATION_CLAIM",
+    "STEPGRAPH_JWT_SCOPES_CLAIM",
+    "STEPGRAPH_JWT_DEFAULT_SCOPES",
+    "STEPGRAPH_JWT_ALGORITHMS",
+)
+
+
+def _words(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return None
+    return tuple(w for w in raw.replace(",", " ").split() if w)
+
+
+def _jwt_settings(env: Mapping[str, str]) -> JwtSettings | None:
+    url = env.get("STEPGRAPH_JWT_JWKS_URL") or None
+    file = env.get("STEPGRAPH_JWT_JWKS_FILE") or None
+    if url is None and file is None:
+        configured = [n for n in _JWT_VARIABLES if env.get(n)]
+        if configured:
+            raise SettingsError(
+                f"{', '.join(configured)} set but neither STEPGRAPH_JWT_JWKS_URL nor "
+                "STEPGRAPH_JWT_JWKS_FILE: session JWTs need a JWKS"
+            )
+        return None
+    defaults = JwtSettings(jwks_url="https://unused.invalid/jwks")
+    scopes = _words(env, "STEPGRAPH_JWT_DEFAULT_SCOPES")
+    try:
+        return JwtSettings(
+            jwks_url=url,
+            jwks_file=Path(file) if file else None,
+            issuer=env.get("STEPGRAPH_JWT_ISSUER") or None,
+            audience=env.get("STEPGRAPH_JWT_AUDIENCE") or None,
+            authorized_parties=_words(env, "STEPGRAPH_JWT_AUTHORIZED_PARTIES") or (),
+            leeway_seconds=_int(
+                env, "STEPGRAPH_JWT_LEEWAY_SECONDS", defaults.leeway_seconds, minimum=0
+            ),
+            organization_claim=env.get("STEPGRAPH_JWT_ORGANIZATION_CLAIM")
+            or defaults.organization_claim,
+            scopes_claim=env.get("STEPGRAPH_JWT_SCOPES_CLAIM") or defaults.scopes_claim,
+            default_scopes=frozenset(scopes) if scopes is not None else defaults.default_scopes,
+            algorithms=_words(env, "STEPGRAPH_JWT_ALGORITHMS") or defaults.algorithms,
+        )
+    except SettingsError as exc:
+        raise SettingsError(f"STEPGRAPH_JWT_*: {exc}") from None

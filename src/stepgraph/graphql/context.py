@@ -12,6 +12,8 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 
+from stepgraph.auth.jwt import AuthUnavailable
+from stepgraph.auth.viewer import Unauthenticated, Viewer
 from stepgraph.query import PageLimits
 from stepgraph.store import reads
 
@@ -25,10 +27,19 @@ class Context:
     engine: AsyncEngine
     limits: PageLimits
     request_id: str
-    # The caller's organization; None until authentication scopes reads.
-    organization_id: str | None = None
+    # The authenticated caller; None when the request carried no usable token, in
+    # which case only introspection may run (see graphql.auth).
+    viewer: Viewer | None = None
+    auth_error: Unauthenticated | AuthUnavailable | None = None
     step_results: DataLoader[str, RowMapping | None] = field(init=False)
     flows: DataLoader[str, RowMapping | None] = field(init=False)
+
+    @property
+    def organization_id(self) -> str:
+        """The organization every read of this request is scoped to."""
+        if self.viewer is None:
+            raise RuntimeError("a resolver ran without an authenticated caller")
+        return self.viewer.organization_id
 
     def __post_init__(self) -> None:
         self.step_results = DataLoader(load_fn=self._load_step_results)

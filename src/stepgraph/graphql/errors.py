@@ -27,6 +27,7 @@ from strawberry.extensions import SchemaExtension
 
 from stepgraph.errors import NotFound
 from stepgraph.query import InvalidArgument
+from stepgraph.store.engine import StatementTimeout
 
 logger = logging.getLogger("stepgraph.graphql")
 
@@ -110,6 +111,8 @@ class ErrorCodes(SchemaExtension):
             )
         if isinstance(original, NotFound):
             return _with_extensions(error, str(original), {"code": "NOT_FOUND"})
+        if isinstance(original, StatementTimeout):
+            return _with_extensions(error, str(original), {"code": "QUERY_TIMEOUT"})
         if is_unexpected(error):
             return _with_extensions(
                 error,
@@ -146,7 +149,9 @@ def is_unexpected(error: GraphQLError) -> bool:
     exception, but such errors point at the document (nodes, no path).
     """
     original = root_cause(error)
-    if original is None or isinstance(original, GraphQLError | InvalidArgument | NotFound):
+    if original is None or isinstance(
+        original, GraphQLError | InvalidArgument | NotFound | StatementTimeout
+    ):
         return False
     during_validation = error.path is None and bool(error.nodes)
     return not during_validation

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from stepgraph.graphql.arguments import (
@@ -23,9 +24,11 @@ from stepgraph.graphql.arguments import (
     ToArg,
     build_query,
 )
+from stepgraph.graphql.auth import RequireViewer
 from stepgraph.graphql.context import Context
 from stepgraph.graphql.enums import SortOrder, StepResultSort
 from stepgraph.graphql.errors import ErrorCodes, is_unexpected
+from stepgraph.graphql.protocol import OperationSelection, QueryLimits, limit_extensions
 from stepgraph.graphql.scalars import SCALAR_OVERRIDES
 from stepgraph.graphql.types import Flow, StepResult, StepResultConnection, load_page
 
@@ -107,11 +110,24 @@ class StepgraphSchema(strawberry.federation.Schema):
                 )
 
 
-def build_schema() -> StepgraphSchema:
-    """The schema served at /graphql and exported to ``schema.graphql``."""
+def build_schema(limits: QueryLimits | None = None) -> StepgraphSchema:
+    """The schema served at /graphql and exported to ``schema.graphql``.
+
+    ``limits`` only change which documents are refused, never the SDL.
+    """
+    limits = limits or QueryLimits()
+    config = StrawberryConfig(
+        batching_config={"max_operations": limits.max_batch} if limits.max_batch else None
+    )
     return StepgraphSchema(
         query=Query,
+        config=config,
         types=[StepResult, Flow],
         scalar_overrides=SCALAR_OVERRIDES,
-        extensions=[ErrorCodes],
+        extensions=[
+            ErrorCodes,
+            *limit_extensions(limits),
+            OperationSelection,
+            RequireViewer,
+        ],
     )

@@ -5,13 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from cross_web import AsyncHTTPRequestAdapter
+from cross_web import HTTPException as StrawberryHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.types import ExecutionResult
 
+from stepgraph.auth.jwt import AuthUnavailable
+from stepgraph.auth.viewer import Unauthenticated
 from stepgraph.graphiql import graphiql_html
 from stepgraph.graphql.context import Context
+from stepgraph.graphql.protocol import GRAPHQL_RESPONSE, JSON, negotiate_media_type
 from stepgraph.store import reads
 
 EXAMPLE_QUERY = """\
@@ -47,29 +55,147 @@ query LatestStepResults {
 """
 
 
+# Where the negotiated response type travels from the request to the response.
+_MEDIA_TYPE = "stepgraph_media_type"
+
+
 class GraphQLView(GraphQL[Context, None]):
-    """Strawberry's ASGI view, with orjson and a context per request."""
+    """Strawberry's ASGI view, with orjson, a context per request and GraphQL over HTTP rules.
+
+    Clients that accept ``application/graphql-response+json`` get it, with 400
+    and no ``data`` for requests that fail before execution (parse, validation,
+    variables); ``application/json`` clients get the legacy 200. HTTP-level
+    refusals are JSON too, with an ``extensions.code``.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except StrawberryHTTPException as exc:
+            response = self._refusal(request, exc.status_code, exc.reason)
+        await response(scope, receive, send)
+
+    def _refusal(self, request: Request, status_code: int, message: str) -> Response:
+        media_type = negotiate_media_type(request.headers.get("accept")) or JSON
+        if status_code == 400 and message.startswith("mutations are not allowed"):
+            status_code = 405
+        code = {405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCEPTABLE", 415: "UNSUPPORTED_MEDIA_TYPE"}
+        body = {
+            "errors": [
+                {"message": message, "extensions": {"code": code.get(status_code, "BAD_REQUEST")}}
+            ]
+        }
+        response = Response(orjson.dumps(body), status_code=status_code, media_type=media_type)
+        if status_code == 405:
+            response.headers["Allow"] = "POST" if request.method == "GET" else "GET, POST"
+        return response
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson is strict about UTF-8: an invalid byte is a decode error (400), not a 500.
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise StrawberryHTTPException(
+                400, f"the request body is not valid JSON: {exc}"
+            ) from exc
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        media_type = negotiate_media_type(request.headers.get("accept"))
+        if media_type is None:
+            raise StrawberryHTTPException(
+                406, f"responses are {GRAPHQL_RESPONSE} or {JSON}; the Accept header allows neither"
+            )
+        if request.method == "POST":
+            content_type = (request.content_type or "").split(";")[0].strip().lower()
+            if content_type != JSON:
+                # Form and text bodies are what cross-site forms can send: refuse them.
+                raise StrawberryHTTPException(
+                    415, f"POST bodies must be {JSON}, got {content_type or 'no Content-Type'}"
+                )
+            body = self.decode_json(await request.get_body())
+            if not isinstance(body, dict | list):
+                raise StrawberryHTTPException(
+                    400, "the request body must be a JSON object with a `query`"
+                )
+        data = await super().parse_http_body(request)
+        for item in data if isinstance(data, list) else [data]:
+            if not isinstance(item.operation_name, str | None):
+                raise StrawberryHTTPException(400, "`operationName` must be a string or null")
+        return data
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        response = await super().get_sub_response(request)
+        media_type = negotiate_media_type(request.headers.get("accept")) or JSON
+        request.state.sub_response = response
+        request.state.media_type = media_type
+        setattr(response, _MEDIA_TYPE, media_type)
+        return response
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        processed = await super().process_result(request, result)
+        request_error = result.data is None and all(e.path is None for e in result.errors or [])
+        if request_error and request.state.media_type == GRAPHQL_RESPONSE:
+            processed.pop("data", None)
+            status = request.state.sub_response.status_code
+            if not status:
+                request.state.sub_response.status_code = 400
+        return processed
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        media_type = getattr(sub_response, _MEDIA_TYPE, JSON)
+        response.headers["content-type"] = f"{media_type}; charset=utf-8"
+        return response
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         state = request.state
-        return Context(
+        context = Context(
             request=request,
             response=response,
             engine=state.engine,
             limits=state.limits,
             request_id=state.request_id,
         )
+        try:
+            context.viewer = await state.authenticator.authenticate(
+                request.headers.get("authorization")
+            )
+        except (Unauthenticated, AuthUnavailable) as exc:
+            context.auth_error = exc
+        return context
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        async with request.state.engine.connect() as connection:
-            flow_id = await reads.first_flow_id(connection)
+        # The page is public: only in demo mode, where the demo key is handed out
+        # anyway, does it name a real flow (one the demo key may read).
+        demo_key = request.state.settings.demo_key
+        flow_id = None
+        headers = None
+        if demo_key:
+            viewer = await request.state.authenticator.authenticate(f"Bearer {demo_key}")
+            async with request.state.engine.connect() as connection:
+                flow_id = await reads.largest_flow_id(
+                    connection, organization_id=viewer.organization_id
+                )
+            headers = {"Authorization": f"Bearer {demo_key}"}
         example = EXAMPLE_QUERY.replace("{flow_id}", flow_id or "your-flow-id")
-        return HTMLResponse(graphiql_html(example_query=example))
+        return HTMLResponse(graphiql_html(example_query=example, default_headers=headers))
 
 
 def graphql_app(schema: Any, *, graphiql: bool) -> GraphQLView:

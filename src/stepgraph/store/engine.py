@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +20,72 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    """An engine for ``settings.database_url``; a SQLite file's folder is created if missing."""
+def create_engine(settings: Settings, *, statement_timeout_ms: int | None = None) -> AsyncEngine:
+    """An engine for ``settings.database_url``; a SQLite file's folder is created if missing.
+
+    With ``statement_timeout_ms`` (the gateway's engine), a statement running
+    longer is cancelled by the store and surfaces as :class:`StatementTimeout`.
+    Imports and migrations run without it.
+    """
     url = settings.database_url
     sqlite_file = _sqlite_file(url)
     if sqlite_file is not None:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        if statement_timeout_ms is not None:
+            _interrupt_after(engine, statement_timeout_ms / 1000)
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {}
+    if statement_timeout_ms is not None and make_url(url).get_backend_name() == "postgresql":
+        connect_args["server_settings"] = {"statement_timeout": str(statement_timeout_ms)}
+    return create_async_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def _interrupt_after(engine: AsyncEngine, seconds: float) -> None:
+    """SQLite has no statement timeout: interrupt the connection when a statement overruns.
+
+    ``sqlite3.Connection.interrupt`` is the one call meant to come from another
+    thread; the timer lives on the event loop that awaits the statement.
+    """
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def start(
+        conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, many: Any
+    ) -> None:
+        raw = conn.connection.driver_connection._conn  # the sqlite3.Connection under aiosqlite
+        conn.info["stepgraph_timer"] = asyncio.get_running_loop().call_later(seconds, raw.interrupt)
+
+    @event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def stop(
+        conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, many: Any
+    ) -> None:
+        timer = conn.info.pop("stepgraph_timer", None)
+        if timer is not None:
+            timer.cancel()
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def failed(context: Any) -> None:
+        timer = context.connection.info.pop("stepgraph_timer", None) if context.connection else None
+        if timer is not None:
+            timer.cancel()
+
+
+class StatementTimeout(Exception):
+    """A store statement ran past the configured timeout and was cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the query ran longer than the server allows and was cancelled; narrow it with "
+            "filters or a smaller page"
+        )
+
+
+def is_statement_timeout(error: BaseException) -> bool:
+    """Whether a driver error means the statement was cancelled for taking too long."""
+    original = getattr(error, "orig", None)
+    text = f"{type(original).__name__}: {original}" if original is not None else str(error)
+    return "interrupted" in text or "QueryCanceled" in text or "statement timeout" in text
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, literal, select
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Result, RowMapping
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
 
 from stepgraph.domain import SortField, SortOrder
 from stepgraph.errors import NotFound
 from stepgraph.query import StepResultQuery
+from stepgraph.store.engine import StatementTimeout, is_statement_timeout
 from stepgraph.store.tables import flows, step_results
 
 SORT_COLUMNS = {
@@ -36,6 +39,16 @@ class Page:
 
     rows: Sequence[RowMapping]
     has_more: bool
+
+
+async def _execute(connection: AsyncConnection, statement: Executable) -> Result[Any]:
+    """Run a read; a statement cancelled for overrunning its timeout is StatementTimeout."""
+    try:
+        return await connection.execute(statement)
+    except DBAPIError as exc:
+        if is_statement_timeout(exc):
+            raise StatementTimeout from exc
+        raise
 
 
 def _scoped(statement: Select[Any], organization_id: str | None) -> Select[Any]:
@@ -86,7 +99,7 @@ async def fetch_page(
     A non-empty page proves the flow exists, so the flow is looked up only when
     the page comes back empty.
     """
-    result = await connection.execute(page_statement(query, organization_id))
+    result = await _execute(connection, page_statement(query, organization_id))
     rows = result.mappings().all()
     if not rows and not await flow_exists(
         connection, query.flow_id, organization_id=organization_id
@@ -102,7 +115,7 @@ async def flow_exists(
     statement = select(flows.c.id).where(flows.c.id == flow_id)
     if organization_id is not None:
         statement = statement.where(flows.c.organization_id == organization_id)
-    return (await connection.execute(statement)).first() is not None
+    return (await _execute(connection, statement)).first() is not None
 
 
 async def fetch_step_results(
@@ -114,7 +127,7 @@ async def fetch_step_results(
         statement = _scoped(
             select(step_results).where(step_results.c.id.in_(chunk)), organization_id
         )
-        for row in (await connection.execute(statement)).mappings():
+        for row in (await _execute(connection, statement)).mappings():
             found[row["id"]] = row
     return found
 
@@ -128,7 +141,7 @@ async def fetch_flows(
         statement = select(flows).where(flows.c.id.in_(chunk))
         if organization_id is not None:
             statement = statement.where(flows.c.organization_id == organization_id)
-        for row in (await connection.execute(statement)).mappings():
+        for row in (await _execute(connection, statement)).mappings():
             found[row["id"]] = row
     return found
 
@@ -137,23 +150,36 @@ def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-async def first_flow_id(
-    connection: AsyncConnection, *, organization_id: str | None = None
-) -> str | None:
-    """Some flow's id (the first by id), to make example queries real; None in an empty store."""
-    statement = select(flows.c.id).order_by(flows.c.id).limit(1)
-    if organization_id is not None:
-        statement = statement.where(flows.c.organization_id == organization_id)
-    return (await connection.execute(statement)).scalar()
+async def largest_flow_id(connection: AsyncConnection, *, organization_id: str) -> str | None:
+    """The organization's flow with the most step results (for example queries)."""
+    statement = (
+        select(step_results.c.flow_id)
+        .where(step_results.c.organization_id == organization_id)
+        .group_by(step_results.c.flow_id)
+        .order_by(func.count().desc(), step_results.c.flow_id)
+        .limit(1)
+    )
+    return (await _execute(connection, statement)).scalar()
+
+
+async def largest_flow_owner_id(connection: AsyncConnection) -> str | None:
+    """The organization owning the flow with the most step results (the demo key's)."""
+    statement = (
+        select(step_results.c.organization_id)
+        .group_by(step_results.c.flow_id, step_results.c.organization_id)
+        .order_by(func.count().desc(), step_results.c.flow_id)
+        .limit(1)
+    )
+    return (await _execute(connection, statement)).scalar()
 
 
 async def count_step_results(connection: AsyncConnection) -> int:
     """How many step results the store holds (for the CLI and health, not for pages)."""
     return int(
-        (await connection.execute(select(func.count()).select_from(step_results))).scalar_one()
+        (await _execute(connection, select(func.count()).select_from(step_results))).scalar_one()
     )
 
 
 async def ping(connection: AsyncConnection) -> None:
     """Round-trip to the store; raises when it cannot answer."""
-    await connection.execute(select(literal(1)))
+    await _execute(connection, select(literal(1)))

@@ -100,3 +100,19 @@ for _column in ("record_id", "batch_execution_id", "status", "step_id"):
         step_results.c.created_at,
         step_results.c.id,
     )
+
+# API keys issued by stepgraph. Only a hash of each key is kept: the key itself is
+# shown once, when it is created.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Identifier, primary_key=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("organization_id", Identifier, nullable=False, index=True),
+    Column("user_id", Identifier, nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("label", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+)

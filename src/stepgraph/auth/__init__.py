@@ -1,0 +1,1 @@
+"""Who is calling: bearer tokens (stepgraph API keys or session JWTs) -> Viewer."""

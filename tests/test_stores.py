@@ -1,0 +1,282 @@
+"""Every store holds the same schema and gives back exactly what it was given.
+
+These run on each store (``[sqlite]``, ``[postgres]``): the migrations produce the
+tables the code declares, ``prepare`` creates or refuses a store as documented, and
+extreme values survive a round trip and sort the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, func, inspect, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from stepgraph.domain import SortField, SortOrder
+from stepgraph.query import StepResultQuery
+from stepgraph.records import parse_step_result, step_result_json
+from stepgraph.settings import Settings
+from stepgraph.store import migrate, reads
+from stepgraph.store.engine import create_engine
+from stepgraph.store.tables import metadata, step_results
+from stepgraph.timestamps import parse_instant
+from tests.conftest import insert
+from tests.factories import make_step_result
+
+# --- the schema -------------------------------------------------------------------------------
+
+
+def _differences(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, metadata))
+
+
+async def test_migrations_create_exactly_the_declared_schema(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        differences = await connection.run_sync(_differences)
+    assert differences == []
+
+
+def _table_names(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names())
+
+
+def _revisions() -> tuple[str, str]:
+    """The newest migration and the one before it, as a store of the previous release has."""
+    scripts = ScriptDirectory.from_config(migrate._config())
+    head = scripts.get_revision("head")
+    assert head is not None and isinstance(head.down_revision, str), "no earlier revision"
+    return head.revision, head.down_revision
+
+
+async def test_prepare_creates_the_schema_in_an_empty_store(settings: Settings) -> None:
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.run_sync(_table_names) == set()
+        await migrate.prepare(engine)
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(_table_names)
+            differences = await connection.run_sync(_differences)
+        assert tables == {*metadata.tables, "alembic_version"}
+        assert differences == []
+        assert await migrate.is_up_to_date(engine)
+        await migrate.prepare(engine)  # a second start finds it ready
+    finally:
+        await engine.dispose()
+
+
+async def test_prepare_refuses_a_store_of_an_older_release(settings: Settings) -> None:
+    # A store migrated up to the revision before the newest one, as the previous release
+    # left it, with data in it: serving must wait for ``stepgraph migrate``.
+    head, previous = _revisions()
+
+    def upgrade_to_previous(connection: Connection) -> None:
+        command.upgrade(migrate._config(connection), previous)
+
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade_to_previous)
+        await insert(engine, [make_step_result(id="kept")])
+        assert not await migrate.is_up_to_date(engine)
+
+        with pytest.raises(migrate.StoreOutOfDate, match="stepgraph migrate"):
+            await migrate.prepare(engine)
+
+        async with engine.connect() as connection:
+            revision = await connection.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
+            )
+        assert revision == previous  # refused without touching the schema
+        await migrate.upgrade(engine)
+        await migrate.prepare(engine)
+        async with engine.connect() as connection:
+            assert await connection.run_sync(_differences) == []
+            assert (await reads.fetch_step_results(connection, ["kept"])).keys() == {"kept"}
+        assert head != previous
+    finally:
+        await engine.dispose()
+
+
+# --- round trips ------------------------------------------------------------------------------
+
+# Offsets at both ends of the range, microseconds at both ends, the first and last instants
+# a timestamp can hold, and one before the Unix epoch.
+INSTANTS = [
+    "2024-06-15T10:00:00.000001+14:00",
+    "2024-06-15T10:00:00.999999-12:00",
+    "2024-02-29T23:59:59.5+05:45",
+    "1969-12-31T23:59:59.999999Z",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.999999Z",
+]
+
+COSTS = {
+    # input -> rendered
+    "99999999.9999999999": "99999999.9999999999",
+    "-99999999.9999999999": "-99999999.9999999999",
+    "0.0000000001": "0.0000000001",
+    "-0.0000000001": "-0.0000000001",
+    "1E-10": "0.0000000001",
+    "12.5000000000": "12.5",
+    0.1: "0.1",
+    "0": "0",
+}
+
+NESTED: dict[str, Any] = {
+    "zeta": 1,
+    "alpha": {"deep": [{"deeper": [[], {}, [None, True, False]]}]},
+    "ünïcødé ключ 鍵": "値 — “quotes” 'single' \\ backslash \n newline \t tab",
+    "emoji 😀": ["👩‍💻", "🇳🇵"],
+    "escapes": "\u0000 \u001f \u2028 \u2029 </script>",
+    "numbers": [0, -1, 2**53 + 1, 2**64, 1.5, -0.25, 1e308, 5e-324],
+    "": "empty key",
+}
+
+IDS = [
+    "a",
+    "A",
+    "b",
+    "B",
+    "_",
+    "-",
+    "~",
+    "0",
+    "9",
+    "é",
+    "e\u0301",  # e + combining acute: a different id from "é"
+    "É",
+    "z",
+    "ä",
+    "ß",
+    "ss",
+    "日本",
+    "😀",
+    "\U0010ffff",
+    "a b",
+    "aB",
+    "ab",
+    "Ab",
+]
+
+
+def _byte_order(ids: list[str]) -> list[str]:
+    return sorted(ids, key=lambda value: value.encode("utf-8"))
+
+
+async def _stored(engine: AsyncEngine, ids: list[str]) -> dict[str, dict[str, Any]]:
+    async with engine.connect() as connection:
+        found = await reads.fetch_step_results(connection, ids)
+    return {key: step_result_json(row) for key, row in found.items()}
+
+
+async def test_timestamps_keep_microseconds_and_come_back_in_utc(engine: AsyncEngine) -> None:
+    rows = [
+        make_step_result(id=f"t{i}", createdAt=given, startedAt=given, completedAt=given)
+        for i, given in enumerate(INSTANTS)
+    ]
+    await insert(engine, rows)
+
+    async with engine.connect() as connection:
+        stored = await reads.fetch_step_results(connection, [row["id"] for row in rows])
+    for row, given in zip(rows, INSTANTS, strict=True):
+        got = stored[row["id"]]
+        for column in ("created_at", "started_at", "completed_at"):
+            assert got[column] == parse_instant(given), (given, column)
+            assert got[column].utcoffset() == timedelta(0), (given, column)
+
+    # Filters and sorts compare instants, not text: both bounds fall on rows of other offsets.
+    page = await _page(
+        engine,
+        created_from=parse_instant("1969-12-31T23:59:59.999999Z"),
+        created_to=parse_instant("2024-06-15T10:00:00.999999-12:00"),
+        sort_by=SortField.CREATED_AT,
+        sort_order=SortOrder.ASC,
+    )
+    assert [row["createdAt"] for row in page] == [
+        "1969-12-31T23:59:59.999999Z",
+        "2024-02-29T18:14:59.500000Z",
+        "2024-06-14T20:00:00.000001Z",
+    ]
+    page = await _page(engine, sort_by=SortField.STARTED_AT, sort_order=SortOrder.DESC)
+    assert [row["id"] for row in page] == ["t5", "t1", "t0", "t2", "t3", "t4"]
+
+
+async def test_costs_are_exact_at_every_scale_and_sort_numerically(engine: AsyncEngine) -> None:
+    rows = [make_step_result(id=f"c{i}", estimatedCost=cost) for i, cost in enumerate(COSTS)]
+    await insert(engine, rows)
+
+    stored = await _stored(engine, [row["id"] for row in rows])
+    assert [stored[row["id"]]["estimatedCost"] for row in rows] == list(COSTS.values())
+
+    async with engine.connect() as connection:
+        total = (await connection.execute(select(func.sum(step_results.c.estimated_cost)))).scalar()
+    assert Decimal(total) == sum(Decimal(text) for text in COSTS.values())
+
+    page = await _page(engine, sort_by=SortField.ESTIMATED_COST, sort_order=SortOrder.ASC)
+    costs = [Decimal(row["estimatedCost"]) for row in page]
+    assert costs == sorted(costs)
+
+
+async def test_json_objects_come_back_unchanged(engine: AsyncEngine) -> None:
+    row = make_step_result(
+        id="json",
+        recordMetadata=NESTED,
+        stepConfig={"nested": NESTED, "list": [NESTED, NESTED]},
+        inputVariables={},
+    )
+    await insert(engine, [row])
+
+    stored = (await _stored(engine, ["json"]))["json"]
+    assert stored["recordMetadata"] == NESTED
+    assert list(stored["recordMetadata"]) == list(NESTED)  # key order kept
+    assert stored["stepConfig"] == {"nested": NESTED, "list": [NESTED, NESTED]}
+    assert stored["inputVariables"] == {}
+    assert stored == step_result_json(parse_step_result(row))
+
+
+@pytest.mark.parametrize("sort_order", [SortOrder.ASC, SortOrder.DESC])
+async def test_ids_compare_and_sort_byte_wise(engine: AsyncEngine, sort_order: SortOrder) -> None:
+    # Every row ties on the sort column, so the order is the id order alone.
+    rows = [
+        make_step_result(id=f"{id_}", recordId=id_, createdAt="2024-06-15T10:00:00Z")
+        for id_ in IDS
+    ]
+    await insert(engine, rows)
+
+    page = await _page(engine, sort_order=sort_order, limit=100)
+    expected = _byte_order(IDS)
+    assert [row["id"] for row in page] == (
+        expected if sort_order is SortOrder.ASC else expected[::-1]
+    )
+    # Equality is exact too: no case folding, no Unicode normalization.
+    for id_ in ("A", "é", "e\u0301", "ß", "ss"):
+        assert [row["id"] for row in await _page(engine, record_id=id_)] == [id_]
+    assert await _page(engine, record_id="AB") == []
+
+
+async def test_flow_ids_are_byte_wise_too(engine: AsyncEngine) -> None:
+    await insert(engine, [make_step_result(id=f"f{i}", flowId=id_) for i, id_ in enumerate(IDS)])
+    async with engine.connect() as connection:
+        for id_ in IDS:
+            assert await reads.flow_exists(connection, id_)
+        assert not await reads.flow_exists(connection, "AB")
+        assert not await reads.flow_exists(connection, "E\u0301")
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+async def _page(engine: AsyncEngine, **arguments: Any) -> list[dict[str, Any]]:
+    query = StepResultQuery(flow_id="flow_1", **{"limit": 100, **arguments})
+    async with engine.connect() as connection:
+        page = await reads.fetch_page(connection, query)
+    return [step_result_json(row) for row in page.rows]
