@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install serve test check schema format bench clean
+NODE_TOOLS := tests/http tests/federation
+
+.PHONY: install node-tools serve test check schema format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +16,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## Node tools of the tests (graphql-http audit, federation composers and gateway), from lockfiles.
+node-tools:
+	@for dir in $(NODE_TOOLS); do \
+		if ! command -v npm >/dev/null 2>&1; then \
+			echo "npm not found: the tests under $$dir will be skipped"; \
+		elif [ ! $$dir/node_modules/.stamp -nt $$dir/package-lock.json ]; then \
+			npm ci --prefix $$dir --no-audit --no-fund --loglevel=error && touch $$dir/node_modules/.stamp; \
+		fi; \
+	done
+
 ## Run the gateway on the embedded SQLite store, with demo data the first time.
 serve: install
 	$(BIN)/stepgraph serve --demo
 
 ## The whole test suite.
-test: install
+test: install node-tools
 	$(BIN)/pytest
 
 ## Format, lint, types and schema drift: what CI and reviewers expect to pass.

@@ -18,10 +18,12 @@ from tests.api import Api
 from tests.conftest import insert
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-GRAPHQL_BLOCKS = re.findall(r"```graphql\n(.*?)```", README, flags=re.DOTALL)
+# The runnable examples; the supergraph section's need a second subgraph.
+EXAMPLES = README.split("## Example queries", 1)[1].split("\n## ", 1)[0]
+GRAPHQL_BLOCKS = re.findall(r"```graphql\n(.*?)```", EXAMPLES, flags=re.DOTALL)
 CURL_URLS = [
     word
-    for block in re.findall(r"```sh\n(.*?)```", README, flags=re.DOTALL)
+    for block in re.findall(r"```sh\n(.*?)```", EXAMPLES, flags=re.DOTALL)
     for line in block.splitlines()
     if line.startswith("curl ")
     for word in shlex.split(line)

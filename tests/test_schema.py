@@ -73,8 +73,17 @@ def _undescribed() -> list[str]:
     return missing
 
 
+# Described by the subgraph that owns flows. Composers report INCONSISTENT_DESCRIPTION
+# when two subgraphs describe one element differently (see the README's supergraph section).
+OWNED_ELSEWHERE = {"Flow", "Flow.id"}
+
+
 def test_every_type_field_argument_and_enum_value_has_a_description() -> None:
-    assert _undescribed() == []
+    assert [name for name in _undescribed() if name not in OWNED_ELSEWHERE] == []
+
+
+def test_elements_owned_by_another_subgraph_stay_undescribed() -> None:
+    assert set(_undescribed()) >= OWNED_ELSEWHERE
 
 
 @pytest.mark.parametrize("name", ["StepResult", "Flow", "StepResultConnection", "Pagination"])

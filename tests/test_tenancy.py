@@ -47,7 +47,8 @@ async def test_not_found_reads_the_same_as_for_a_flow_that_never_existed(caller:
 
 async def test_lookups_of_another_organizations_rows_are_null(caller: Api) -> None:
     body = await caller.graphql(
-        '{ stepResult(id: "B:0") { id } flow(id: "flow_b") { id } mine: stepResult(id: "A:0") { id } }'
+        '{ stepResult(id: "B:0") { id } flow(id: "flow_b") { id } '
+        'mine: stepResult(id: "A:0") { id } }'
     )
     assert body == {"data": {"stepResult": None, "flow": None, "mine": {"id": "A:0"}}}
 

@@ -124,6 +124,9 @@ def build_schema(limits: QueryLimits | None = None) -> StepgraphSchema:
         config=config,
         types=[StepResult, Flow],
         scalar_overrides=SCALAR_OVERRIDES,
+        # 2.9 is the newest federation version every composer we test with knows
+        # (Hive's stops there); stepgraph needs only @key and @tag.
+        federation_version="2.9",
         extensions=[
             ErrorCodes,
             *limit_extensions(limits),

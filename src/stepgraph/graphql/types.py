@@ -28,6 +28,10 @@ from stepgraph.graphql.enums import SortOrder, StepResultSort, StepStatus
 from stepgraph.query import StepResultQuery
 from stepgraph.store import reads
 
+# `@tag(name: "internal")`: fields a public contract variant of the supergraph leaves out
+# (prompts, variables and configuration may hold customer data or secrets).
+INTERNAL = ("internal",)
+
 
 @strawberry.type(
     description="The REST envelope's pagination: the window asked for and what came back."
@@ -70,15 +74,13 @@ async def load_page(
     )
 
 
-@strawberry.federation.type(
-    keys=["id"],
-    description=(
-        "A flow: an AI/automation workflow that runs step by step over records. This service "
-        "contributes its step results; another service may own its other fields."
-    ),
-)
+# An entity shared with the subgraph that owns flows: this one adds only `stepResults`.
+# `Flow` and `Flow.id` carry no description here on purpose. The owner describes them,
+# and composers report INCONSISTENT_DESCRIPTION when two subgraphs describe one element
+# differently; a subgraph without a description defers to the other.
+@strawberry.federation.type(keys=["id"])
 class Flow:
-    id: strawberry.ID = strawberry.field(description="The flow's id (case-sensitive).")
+    id: strawberry.ID
 
     @strawberry.field(
         description=(
@@ -156,17 +158,17 @@ class StepResult:
     )
     output_preview: str | None = strawberry.field(description="The start of the step's output.")
     created_at: datetime = strawberry.field(description="When this step result was recorded.")
-    record_metadata: JSON | None = strawberry.field(
-        description="The record's metadata, a JSON object."
+    record_metadata: JSON | None = strawberry.federation.field(
+        description="The record's metadata, a JSON object.", tags=INTERNAL
     )
-    step_config: JSON | None = strawberry.field(
-        description="The step's configuration, a JSON object."
+    step_config: JSON | None = strawberry.federation.field(
+        description="The step's configuration, a JSON object.", tags=INTERNAL
     )
-    input_variables: JSON | None = strawberry.field(
-        description="Variables the step was given, a JSON object."
+    input_variables: JSON | None = strawberry.federation.field(
+        description="Variables the step was given, a JSON object.", tags=INTERNAL
     )
-    resolved_prompt: str | None = strawberry.field(
-        description="The prompt as sent to the model, variables filled in."
+    resolved_prompt: str | None = strawberry.federation.field(
+        description="The prompt as sent to the model, variables filled in.", tags=INTERNAL
     )
     model_used: str | None = strawberry.field(description="The model a prompt step called.")
     prompt_tokens: int | None = strawberry.field(description="Tokens in the prompt.")
