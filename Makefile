@@ -30,7 +30,8 @@ node-tools:
 serve: install
 	$(BIN)/stepgraph serve --demo
 
-## The whole test suite.
+## The whole test suite: on SQLite, and on PostgreSQL too when STEPGRAPH_TEST_POSTGRES_URL names
+## a server (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test); .ci/run always sets it.
 test: install node-tools
 	$(BIN)/pytest
 

@@ -8,6 +8,7 @@ on CI (``CI=true``) a missing variable or an unreachable server fails the run in
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -34,16 +35,17 @@ from tests.postgres import (
     redacted,
 )
 
-HOW_TO_ENABLE = f"set {ENV} (e.g. {ENV}={EXAMPLE_URL}) to run it"
+ENABLE = f"set {ENV}, e.g. {ENV}={EXAMPLE_URL}"
 NOT_RUN = "PostgreSQL pass NOT RUN"
 
 
 class _PostgresPass:
-    """Whether the PostgreSQL pass ran, for the header and the summary."""
+    """Whether the PostgreSQL pass ran, for the summary."""
 
     not_run: str | None = None
+    advice = f"to run them on PostgreSQL too, {ENABLE}"
     tests = 0
-    stale_dropped: list[str] = []  # noqa: RUF012
+    stale_dropped: tuple[str, ...] = ()
 
 
 # --- session hooks ---------------------------------------------------------------------------
@@ -54,25 +56,24 @@ def pytest_configure(config: pytest.Config) -> None:
         _PostgresPass.not_run = f"{ENV} is not set"
         if in_ci():
             raise pytest.UsageError(
-                f"CI=true but {ENV} is not set: the PostgreSQL pass is required on CI; "
-                f"{HOW_TO_ENABLE}"
+                f"CI=true but {ENV} is not set: CI must run the PostgreSQL pass; {ENABLE}"
             )
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     url = configured_url()
     if url is None:
-        return f"stores: sqlite only; PostgreSQL pass OFF ({HOW_TO_ENABLE})"
-    return f"stores: sqlite, postgres ({redacted(url)})"
+        return f"stores: sqlite only (PostgreSQL pass off; to run it, {ENABLE})"
+    return f"stores: sqlite, postgres at {redacted(url)}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    _PostgresPass.tests = sum(
-        1
-        for item in items
-        if getattr(item, "callspec", None) is not None
-        and item.callspec.params.get("store_kind") == "postgres"  # type: ignore[attr-defined]
-    )
+    _PostgresPass.tests = sum(1 for item in items if _store_of(item) == "postgres")
+
+
+def _store_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return None if callspec is None else callspec.params.get("store_kind")
 
 
 def _skip_postgres_pass(reason: str) -> NoReturn:
@@ -90,11 +91,13 @@ def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, TestReport, 
     return report
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if config.option.collectonly:
+        return
     if _PostgresPass.stale_dropped:
         terminalreporter.write_line(
-            f"dropped {len(_PostgresPass.stale_dropped)} stale test database(s) "
-            "left by an earlier run"
+            f"dropped {len(_PostgresPass.stale_dropped)} test database(s) "
+            "that an earlier, interrupted run left behind"
         )
     if _PostgresPass.not_run is None or _PostgresPass.tests == 0:
         return
@@ -104,30 +107,43 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         red=True,
         bold=True,
     )
-    terminalreporter.write_line(f"To run them on PostgreSQL too, {HOW_TO_ENABLE}.", bold=True)
+    terminalreporter.write_line(f"{_PostgresPass.advice[0].upper()}{_PostgresPass.advice[1:]}.")
 
 
 # --- stores ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """The PostgreSQL server of this session, with a migrated template; skips without one."""
-    url = configured_url()
-    if url is None:
-        _skip_postgres_pass(f"{ENV} is not set; {HOW_TO_ENABLE}")
+def _started(url: str) -> PostgresServer | str:
+    """The server, started; or why it cannot be used."""
+    server: PostgresServer | None = None
     try:
         server = PostgresServer(url)
         server.start()
     except Exception as error:
-        if "server" in locals():
-            server.close()
-        reason = f"cannot use PostgreSQL at {redacted(url)}: {type(error).__name__}: {error}"
-        _PostgresPass.not_run = reason
+        if server is not None:
+            with contextlib.suppress(Exception):
+                server.close()
+        return f"{type(error).__name__}: {error}"
+    return server
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
+    """This run's PostgreSQL database (see ``tests/postgres.py``); skips without a server."""
+    url = configured_url()
+    if url is None:
+        _skip_postgres_pass(f"{ENV} is not set (to run it, {ENABLE})")
+    server = _started(url)
+    if isinstance(server, str):
+        reason = f"cannot use PostgreSQL at {redacted(url)}: {server}"
         if in_ci():
-            pytest.exit(f"CI=true and {reason}", returncode=1)
+            # Fail this test and stop the session, as ``-x`` would.
+            request.session.shouldfail = f"CI=true and {reason}"
+            pytest.fail(f"CI=true and {reason}", pytrace=False)
+        _PostgresPass.not_run = reason
+        _PostgresPass.advice = f"start the server or fix {ENV}"
         _skip_postgres_pass(reason)
-    _PostgresPass.stale_dropped = server.stale_dropped
+    _PostgresPass.stale_dropped = tuple(server.stale_dropped)
     try:
         yield server
     finally:
@@ -148,21 +164,21 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def settings(request: pytest.FixtureRequest, store_kind: str, tmp_path: Path) -> Iterator[Settings]:
-    """Settings for a store of this test's own: a fresh SQLite file, or a fresh database.
+    """Settings for a store of this test's own: a fresh SQLite file, or a fresh schema.
 
-    Like the SQLite file, which does not exist yet, a PostgreSQL database is empty unless
-    the test also uses ``engine``; then it is a clone of the session's migrated template.
+    Like the SQLite file, which does not exist yet, the PostgreSQL schema is empty unless
+    the test also uses ``engine``; then it is already migrated.
     """
     data_dir = tmp_path / "data"
     if store_kind == "sqlite":
         yield Settings(data_dir=data_dir)
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = server.create_database(migrated="engine" in request.fixturenames)
+    schema = server.use_new_schema(migrated="engine" in request.fixturenames)
     try:
-        yield Settings(data_dir=data_dir, database_url=server.url_for(name))
+        yield Settings(data_dir=data_dir, database_url=server.url)
     finally:
-        server.drop_database(name)
+        server.drop_schema(schema)
 
 
 @pytest.fixture

@@ -24,8 +24,9 @@ from stepgraph.query import StepResultQuery
 from stepgraph.records import parse_step_result, step_result_json
 from stepgraph.settings import Settings
 from stepgraph.store import migrate, reads
-from stepgraph.store.engine import create_engine
+from stepgraph.store.engine import UnstorableText, create_engine
 from stepgraph.store.tables import metadata, step_results
+from stepgraph.store.writes import upsert_step_results
 from stepgraph.timestamps import parse_instant
 from tests.conftest import insert
 from tests.factories import make_step_result
@@ -52,7 +53,8 @@ def _revisions() -> tuple[str, str]:
     """The newest migration and the one before it, as a store of the previous release has."""
     scripts = ScriptDirectory.from_config(migrate._config())
     head = scripts.get_revision("head")
-    assert head is not None and isinstance(head.down_revision, str), "no earlier revision"
+    assert head is not None
+    assert isinstance(head.down_revision, str), "no earlier revision"
     return head.revision, head.down_revision
 
 
@@ -247,8 +249,7 @@ async def test_json_objects_come_back_unchanged(engine: AsyncEngine) -> None:
 async def test_ids_compare_and_sort_byte_wise(engine: AsyncEngine, sort_order: SortOrder) -> None:
     # Every row ties on the sort column, so the order is the id order alone.
     rows = [
-        make_step_result(id=f"{id_}", recordId=id_, createdAt="2024-06-15T10:00:00Z")
-        for id_ in IDS
+        make_step_result(id=f"{id_}", recordId=id_, createdAt="2024-06-15T10:00:00Z") for id_ in IDS
     ]
     await insert(engine, rows)
 
@@ -280,3 +281,25 @@ async def _page(engine: AsyncEngine, **arguments: Any) -> list[dict[str, Any]]:
     async with engine.connect() as connection:
         page = await reads.fetch_page(connection, query)
     return [step_result_json(row) for row in page.rows]
+
+
+@pytest.mark.parametrize("column", ["id", "flow_id", "record_name", "step_type", "output_preview"])
+async def test_text_with_a_nul_character_is_refused_by_every_store(
+    engine: AsyncEngine, column: str
+) -> None:
+    # PostgreSQL text cannot hold U+0000; SQLite could, but a store must be able to move.
+    # Validation refuses it first; the store refuses it too, whoever writes or matches it.
+    row = {**parse_step_result(make_step_result()), column: "a\x00b"}
+    with pytest.raises(UnstorableText):
+        async with engine.begin() as connection:
+            await upsert_step_results(connection, [row])
+    async with engine.connect() as connection:
+        assert await reads.count_step_results(connection) == 0
+        with pytest.raises(UnstorableText):
+            await reads.flow_exists(connection, "a\x00b")
+
+
+async def test_json_strings_may_hold_a_nul_character(engine: AsyncEngine) -> None:
+    row = make_step_result(id="nul", stepConfig={"key\x00": "value\x00"})
+    await insert(engine, [row])
+    assert (await _stored(engine, ["nul"]))["nul"]["stepConfig"] == {"key\x00": "value\x00"}

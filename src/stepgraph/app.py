@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -20,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stepgraph.auth.authenticator import Authenticator
 from stepgraph.auth.jwt import JwtVerifier
 from stepgraph.graphiql import ASSETS_PATH, graphiql_assets_app
-from stepgraph.graphql.protocol import QueryLimits
+from stepgraph.graphql.protocol import JSON, QueryLimits, negotiate_media_type
 from stepgraph.graphql.schema import build_schema
 from stepgraph.graphql.view import graphql_app
 from stepgraph.query import PageLimits
@@ -32,6 +34,7 @@ from stepgraph.store.engine import create_engine
 logger = logging.getLogger("stepgraph")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+GRAPHQL_PATH = "/graphql"
 
 
 class RequestIdMiddleware:
@@ -111,9 +114,16 @@ class BodyLimitMiddleware:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            413, "PAYLOAD_TOO_LARGE", f"request bodies are limited to {self.max_bytes:,} bytes"
-        )
+        message = f"request bodies are limited to {self.max_bytes:,} bytes"
+        if scope.get("path") == GRAPHQL_PATH:
+            # GraphQL clients read `errors`, like every other refusal of /graphql.
+            accept = Headers(scope=scope).get("accept")
+            body = {"errors": [{"message": message, "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]}
+            response = Response(
+                orjson.dumps(body), 413, media_type=negotiate_media_type(accept) or JSON
+            )
+        else:
+            response = error_response(413, "PAYLOAD_TOO_LARGE", message)
         await response(scope, receive, send)
 
 
@@ -175,7 +185,7 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         Route(
-            "/graphql",
+            GRAPHQL_PATH,
             graphql_app(build_schema(query_limits), graphiql=settings.graphiql),
             methods=["GET", "POST"],
         ),
@@ -188,6 +198,9 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error},
     )
+    # Each middleware wraps those added before it: request ids outermost, then CORS (so that
+    # browsers can read a 413 too), then the body limit.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -197,7 +210,6 @@ def create_app(settings: Settings) -> Starlette:
             expose_headers=["X-Request-ID"],
             max_age=600,
         )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TypeVar
 
+from stepgraph.cursors import MalformedCursor, Position, decode_cursor, encode_cursor, fingerprint
 from stepgraph.domain import SortField, SortOrder, StepStatus
 from stepgraph.timestamps import parse_instant
 
@@ -50,6 +51,50 @@ _INTEGER = re.compile(r"^-?[0-9]{1,18}$")
 
 
 @dataclass(frozen=True, slots=True)
+class StepResultFilter:
+    """Which of one flow's step results a request is about: the contract's filters alone.
+
+    Stats take this; a page (:class:`StepResultQuery`) adds sort and window to the same filters.
+    """
+
+    flow_id: str
+    record_id: str | None = None
+    batch_id: str | None = None
+    status: StepStatus | None = None
+    step_id: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        flow_id: str,
+        flow_argument: str = "flowId",
+        record_id: str | None = None,
+        batch_id: str | None = None,
+        status: StepStatus | None = None,
+        step_id: str | None = None,
+        created_from: str | datetime | None = None,
+        created_to: str | datetime | None = None,
+    ) -> StepResultFilter:
+        """Validate the filters; raises :class:`InvalidArgument` naming the first bad one."""
+        lower = _instant("from", created_from)
+        upper = _instant("to", created_to)
+        if lower is not None and upper is not None and lower > upper:
+            raise InvalidArgument("from", "`from` must not be after `to`")
+        return cls(
+            flow_id=_identifier(flow_argument, flow_id),
+            record_id=_optional_identifier("recordId", record_id),
+            batch_id=_optional_identifier("batchId", batch_id),
+            status=status,
+            step_id=_optional_identifier("stepId", step_id),
+            created_from=lower,
+            created_to=upper,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class StepResultQuery:
     """One page of one flow's step results: filters, sort and offset window."""
 
@@ -84,10 +129,16 @@ class StepResultQuery:
         offset: int | None = None,
     ) -> StepResultQuery:
         """Validate typed arguments; raises :class:`InvalidArgument` naming the first bad one."""
-        lower = _instant("from", created_from)
-        upper = _instant("to", created_to)
-        if lower is not None and upper is not None and lower > upper:
-            raise InvalidArgument("from", "`from` must not be after `to`")
+        selection = StepResultFilter.build(
+            flow_id=flow_id,
+            flow_argument=flow_argument,
+            record_id=record_id,
+            batch_id=batch_id,
+            status=status,
+            step_id=step_id,
+            created_from=created_from,
+            created_to=created_to,
+        )
         if limit is None:
             limit = limits.default
         if not 1 <= limit <= limits.maximum:
@@ -99,13 +150,13 @@ class StepResultQuery:
         if offset < 0:
             raise InvalidArgument("offset", f"`offset` must be 0 or more, got {offset}")
         return cls(
-            flow_id=_identifier(flow_argument, flow_id),
-            record_id=_optional_identifier("recordId", record_id),
-            batch_id=_optional_identifier("batchId", batch_id),
-            status=status,
-            step_id=_optional_identifier("stepId", step_id),
-            created_from=lower,
-            created_to=upper,
+            flow_id=selection.flow_id,
+            record_id=selection.record_id,
+            batch_id=selection.batch_id,
+            status=selection.status,
+            step_id=selection.step_id,
+            created_from=selection.created_from,
+            created_to=selection.created_to,
             sort_by=sort_by or SortField.CREATED_AT,
             sort_order=sort_order or SortOrder.DESC,
             limit=limit,
@@ -150,10 +201,151 @@ class StepResultQuery:
         return self.limit + 1
 
 
+@dataclass(frozen=True, slots=True)
+class StepResultCursorQuery:
+    """One cursor page of one flow's step results: filters, sort and a keyset window.
+
+    The window holds the rows strictly between ``after`` and ``before`` (either may
+    be open). ``size`` rows are taken from its start, or from its end when
+    ``backward`` (the client gave ``last``, or only ``before``), as the Relay
+    connection spec applies ``first``/``last`` after the cursors.
+    """
+
+    filter: StepResultFilter
+    sort_by: SortField = SortField.CREATED_AT
+    sort_order: SortOrder = SortOrder.DESC
+    size: int = 25
+    backward: bool = False
+    after: Position | None = None
+    before: Position | None = None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        flow_id: str,
+        limits: PageLimits,
+        flow_argument: str = "flowId",
+        record_id: str | None = None,
+        batch_id: str | None = None,
+        status: StepStatus | None = None,
+        step_id: str | None = None,
+        created_from: str | datetime | None = None,
+        created_to: str | datetime | None = None,
+        sort_by: SortField | None = None,
+        sort_order: SortOrder | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> StepResultCursorQuery:
+        """Validate typed arguments and decode the cursors.
+
+        Raises :class:`InvalidArgument` naming the first bad argument, including a
+        cursor that is malformed or was made for another flow, filter set or sort.
+        """
+        selection = StepResultFilter.build(
+            flow_id=flow_id,
+            flow_argument=flow_argument,
+            record_id=record_id,
+            batch_id=batch_id,
+            status=status,
+            step_id=step_id,
+            created_from=created_from,
+            created_to=created_to,
+        )
+        if first is not None and last is not None:
+            raise InvalidArgument("last", "give `first` or `last`, not both")
+        if last is not None:
+            size = _page_size("last", last, limits)
+        else:
+            size = _page_size("first", first, limits)
+        # With no size given, `before` alone asks for the page just before that cursor,
+        # as a client scrolling back expects, not for the start of the list.
+        backward = last is not None or (first is None and before is not None and after is None)
+        unplaced = cls(
+            filter=selection,
+            sort_by=sort_by or SortField.CREATED_AT,
+            sort_order=sort_order or SortOrder.DESC,
+            size=size,
+            backward=backward,
+        )
+        return replace(
+            unplaced,
+            after=unplaced._position("after", after),
+            before=unplaced._position("before", before),
+        )
+
+    @property
+    def flow_id(self) -> str:
+        """The flow whose step results are listed."""
+        return self.filter.flow_id
+
+    @property
+    def fetch_size(self) -> int:
+        """Rows to read: one past the page tells whether more exist in the paging direction."""
+        return self.size + 1
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the list (flow, filters, sort) so a cursor of another list is refused."""
+        f = self.filter
+        return fingerprint(
+            [
+                f.flow_id,
+                f.record_id,
+                f.batch_id,
+                None if f.status is None else f.status.value,
+                f.step_id,
+                None if f.created_from is None else f.created_from.astimezone(UTC).isoformat(),
+                None if f.created_to is None else f.created_to.astimezone(UTC).isoformat(),
+                self.sort_by.value,
+                self.sort_order.value,
+            ]
+        )
+
+    def cursor(self, position: Position) -> str:
+        """The opaque cursor of a row at ``position`` in this list."""
+        return encode_cursor(position, self.fingerprint)
+
+    def _position(self, argument: str, text: str | None) -> Position | None:
+        if text is None:
+            return None
+        try:
+            decoded = decode_cursor(text, self.sort_by)
+        except MalformedCursor as exc:
+            raise InvalidArgument(argument, f"`{argument}` is not a valid cursor ({exc})") from None
+        if decoded.fingerprint != self.fingerprint:
+            raise InvalidArgument(
+                argument,
+                f"`{argument}` is a cursor of another list: it was made for a different flow, "
+                "filters, sortBy or sortOrder; start again without it",
+            )
+        return decoded.position
+
+
+def _page_size(argument: str, value: int | None, limits: PageLimits) -> int:
+    if value is None:
+        return limits.default
+    if not 1 <= value <= limits.maximum:
+        raise InvalidArgument(
+            argument, f"`{argument}` must be between 1 and {limits.maximum}, got {value}"
+        )
+    return value
+
+
 def _identifier(argument: str, value: str) -> str:
     if value == "":
         raise InvalidArgument(argument, f"`{argument}` must not be empty")
+    if "\x00" in value:
+        # No store can hold or compare it (PostgreSQL text refuses it outright).
+        raise InvalidArgument(argument, f"`{argument}` must not contain the NUL character")
     return value
+
+
+def identifier(argument: str, value: str) -> str:
+    """An id argument that can be looked up: non-empty, without NUL characters."""
+    return _identifier(argument, value)
 
 
 def _optional_identifier(argument: str, value: str | None) -> str | None:

@@ -85,12 +85,15 @@ def _identifier(value: Any) -> str:
         raise ValueError("must not be empty")
     if len(value) > _MAX_ID:
         raise ValueError(f"longer than {_MAX_ID} characters")
-    return value
+    return _text(value)
 
 
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {_kind(value)}")
+    if "\x00" in value:
+        # PostgreSQL text cannot hold it; refusing it everywhere keeps stores interchangeable.
+        raise ValueError("must not contain the NUL character (U+0000)")
     return value
 
 

@@ -11,9 +11,9 @@ from starlette.responses import Response
 
 from stepgraph.auth.jwt import AuthUnavailable
 from stepgraph.auth.viewer import READ_STEP_RESULTS, Forbidden, Unauthenticated
+from stepgraph.domain import STEP_RESULT_FIELDS
 from stepgraph.errors import NotFound
 from stepgraph.query import InvalidArgument, StepResultQuery
-from stepgraph.records import step_result_json
 from stepgraph.store import reads
 from stepgraph.store.engine import StatementTimeout
 
@@ -49,7 +49,9 @@ async def list_step_results(request: Request) -> Response:
             request.state.limits,
         )
         async with request.state.engine.connect() as connection:
-            page = await reads.fetch_page(connection, query, organization_id=viewer.organization_id)
+            page = await reads.fetch_json_page(
+                connection, query, organization_id=viewer.organization_id
+            )
     except Unauthenticated as exc:
         response = error_response(401, "UNAUTHENTICATED", exc.message)
         response.headers["WWW-Authenticate"] = "Bearer"
@@ -66,7 +68,8 @@ async def list_step_results(request: Request) -> Response:
         return error_response(400, "QUERY_TIMEOUT", str(exc))
     return json_response(
         {
-            "data": [step_result_json(row) for row in page.rows],
+            # The store renders each value already; only the contract's keys are left to add.
+            "data": [dict(zip(STEP_RESULT_FIELDS, row, strict=True)) for row in page.rows],
             "pagination": {
                 "limit": query.limit,
                 "offset": query.offset,

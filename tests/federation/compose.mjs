@@ -107,4 +107,5 @@ const result = {
   contracts,
 };
 process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-process.exit(result.ok ? 0 : 1);
+// exitCode rather than exit(): exit() would cut stdout short when it is a pipe.
+process.exitCode = result.ok ? 0 : 1;

@@ -8,7 +8,7 @@ from typing import Annotated, TypeVar
 import strawberry
 
 from stepgraph.graphql.enums import SortOrder, StepResultSort, StepStatus
-from stepgraph.query import PageLimits, StepResultQuery
+from stepgraph.query import PageLimits, StepResultCursorQuery, StepResultQuery
 
 _T = TypeVar("_T")
 
@@ -68,6 +68,44 @@ OffsetArg = Annotated[
         description="Rows to skip, 0 or more (default 0). Past the end gives an empty page."
     ),
 ]
+FirstArg = Annotated[
+    int | None,
+    strawberry.argument(
+        description=(
+            "Take this many step results from the start (after `after`, when given): 1 to 100 "
+            "(server setting); not together with `last`. When neither is given, 25 are "
+            "taken: from the end when only `before` is given, otherwise from the start."
+        )
+    ),
+]
+AfterArg = Annotated[
+    str | None,
+    strawberry.argument(
+        description=(
+            "Only step results after this cursor (an edge's `cursor` or `pageInfo.endCursor`), "
+            "made by this field with the same flow, filters, sortBy and sortOrder."
+        )
+    ),
+]
+LastArg = Annotated[
+    int | None,
+    strawberry.argument(
+        description=(
+            "Take this many step results from the end (before `before`, when given), to page "
+            "backward: 1 to 100 (server setting); not together with `first`."
+        )
+    ),
+]
+BeforeArg = Annotated[
+    str | None,
+    strawberry.argument(
+        description=(
+            "Only step results before this cursor (an edge's `cursor` or "
+            "`pageInfo.startCursor`), made by this field with the same flow, filters, sortBy "
+            "and sortOrder."
+        )
+    ),
+]
 
 
 def build_query(
@@ -103,6 +141,42 @@ def build_query(
         sort_order=sort_order.to_domain() if sort_order else None,
         limit=_given(limit),
         offset=_given(offset),
+    )
+
+
+def build_cursor_query(
+    *,
+    flow_id: str,
+    limits: PageLimits,
+    record_id: str | None,
+    batch_id: str | None,
+    status: StepStatus | None,
+    step_id: str | None,
+    from_: datetime | None,
+    to: datetime | None,
+    sort_by: StepResultSort | None,
+    sort_order: SortOrder | None,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> StepResultCursorQuery:
+    """Translate a cursor connection's GraphQL arguments into its query object."""
+    return StepResultCursorQuery.build(
+        flow_id=flow_id,
+        limits=limits,
+        record_id=_given(record_id),
+        batch_id=_given(batch_id),
+        status=status.to_domain() if status else None,
+        step_id=_given(step_id),
+        created_from=_given(from_),
+        created_to=_given(to),
+        sort_by=sort_by.to_domain() if sort_by else None,
+        sort_order=sort_order.to_domain() if sort_order else None,
+        first=_given(first),
+        after=_given(after),
+        last=_given(last),
+        before=_given(before),
     )
 
 

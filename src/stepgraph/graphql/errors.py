@@ -27,7 +27,7 @@ from strawberry.extensions import SchemaExtension
 
 from stepgraph.errors import NotFound
 from stepgraph.query import InvalidArgument
-from stepgraph.store.engine import StatementTimeout
+from stepgraph.store.engine import StatementTimeout, UnstorableText
 
 logger = logging.getLogger("stepgraph.graphql")
 
@@ -111,6 +111,8 @@ class ErrorCodes(SchemaExtension):
             )
         if isinstance(original, NotFound):
             return _with_extensions(error, str(original), {"code": "NOT_FOUND"})
+        if isinstance(original, UnstorableText):
+            return _with_extensions(error, str(original), {"code": "BAD_USER_INPUT"})
         if isinstance(original, StatementTimeout):
             return _with_extensions(error, str(original), {"code": "QUERY_TIMEOUT"})
         if is_unexpected(error):
@@ -150,7 +152,7 @@ def is_unexpected(error: GraphQLError) -> bool:
     """
     original = root_cause(error)
     if original is None or isinstance(
-        original, GraphQLError | InvalidArgument | NotFound | StatementTimeout
+        original, GraphQLError | InvalidArgument | NotFound | StatementTimeout | UnstorableText
     ):
         return False
     during_validation = error.path is None and bool(error.nodes)

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from stepgraph.graphql.arguments import (
+    AfterArg,
     BatchIdArg,
+    BeforeArg,
+    FirstArg,
     FlowIdArg,
     FromArg,
+    LastArg,
     LimitArg,
     OffsetArg,
     RecordIdArg,
@@ -22,15 +28,37 @@ from stepgraph.graphql.arguments import (
     StatusArg,
     StepIdArg,
     ToArg,
+    build_cursor_query,
     build_query,
 )
 from stepgraph.graphql.auth import RequireViewer
+from stepgraph.graphql.connections import StepResultCursorConnection
 from stepgraph.graphql.context import Context
+from stepgraph.graphql.documents import (
+    DEFAULT_MAX_DOCUMENTS,
+    DocumentCache,
+    DocumentCacheExtension,
+)
+from stepgraph.graphql.entities import representation_problem
 from stepgraph.graphql.enums import SortOrder, StepResultSort
 from stepgraph.graphql.errors import ErrorCodes, is_unexpected
 from stepgraph.graphql.protocol import OperationSelection, QueryLimits, limit_extensions
 from stepgraph.graphql.scalars import SCALAR_OVERRIDES
-from stepgraph.graphql.types import Flow, StepResult, StepResultConnection, load_page
+from stepgraph.graphql.stats import (
+    STATS_SCALARS,
+    StatsFlowIdArg,
+    StepResultStats,
+    build_filter,
+    load_stats,
+)
+from stepgraph.graphql.types import (
+    Flow,
+    StepResult,
+    StepResultConnection,
+    load_cursor_page,
+    load_page,
+)
+from stepgraph.query import InvalidArgument, identifier
 
 logger = logging.getLogger("stepgraph.graphql")
 
@@ -75,13 +103,87 @@ class Query:
         )
         return await load_page(info, query)
 
+    @strawberry.field(
+        description=(
+            "Step results of one flow as a Relay cursor connection: the filters and sort of "
+            "`stepResults`, paged by `first`/`after` or `last`/`before` in constant time "
+            "however deep, for infinite scroll. Null with a NOT_FOUND error when the flow "
+            "does not exist; BAD_USER_INPUT (naming the argument) for an invalid argument or "
+            "a cursor of another list."
+        )
+    )
+    async def step_results_connection(
+        self,
+        info: strawberry.Info[Context, None],
+        flow_id: FlowIdArg,
+        record_id: RecordIdArg = strawberry.UNSET,
+        batch_id: BatchIdArg = strawberry.UNSET,
+        status: StatusArg = strawberry.UNSET,
+        step_id: StepIdArg = strawberry.UNSET,
+        from_: FromArg = strawberry.UNSET,
+        to: ToArg = strawberry.UNSET,
+        sort_by: SortByArg = StepResultSort.CREATED_AT,
+        sort_order: SortOrderArg = SortOrder.DESC,
+        first: FirstArg = strawberry.UNSET,
+        after: AfterArg = strawberry.UNSET,
+        last: LastArg = strawberry.UNSET,
+        before: BeforeArg = strawberry.UNSET,
+    ) -> StepResultCursorConnection | None:
+        query = build_cursor_query(
+            flow_id=str(flow_id),
+            limits=info.context.limits,
+            record_id=record_id,
+            batch_id=batch_id,
+            status=status,
+            step_id=step_id,
+            from_=from_,
+            to=to,
+            sort_by=sort_by,
+            sort_order=sort_order,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+        return await load_cursor_page(info, query)
+
+    @strawberry.field(
+        description=(
+            "Counts, token and cost sums and duration percentiles over the step results of "
+            "one flow that the filters select (the filters of `stepResults`). Null with a "
+            "NOT_FOUND error when the flow does not exist; BAD_USER_INPUT (naming the "
+            "argument) for an invalid argument."
+        )
+    )
+    async def step_result_stats(
+        self,
+        info: strawberry.Info[Context, None],
+        flow_id: StatsFlowIdArg,
+        record_id: RecordIdArg = strawberry.UNSET,
+        batch_id: BatchIdArg = strawberry.UNSET,
+        status: StatusArg = strawberry.UNSET,
+        step_id: StepIdArg = strawberry.UNSET,
+        from_: FromArg = strawberry.UNSET,
+        to: ToArg = strawberry.UNSET,
+    ) -> StepResultStats | None:
+        selection = build_filter(
+            flow_id=str(flow_id),
+            record_id=record_id,
+            batch_id=batch_id,
+            status=status,
+            step_id=step_id,
+            from_=from_,
+            to=to,
+        )
+        return await load_stats(info, selection)
+
     @strawberry.field(description="One step result by id; null when it does not exist.")
     async def step_result(
         self,
         info: strawberry.Info[Context, None],
         id: Annotated[strawberry.ID, strawberry.argument(description="The step result's id.")],
     ) -> StepResult | None:
-        row = await info.context.step_results.load(str(id))
+        row = await info.context.step_results.load(identifier("id", str(id)))
         return None if row is None else StepResult.from_row(row)
 
     @strawberry.field(description="One flow by id; null when it does not exist.")
@@ -90,12 +192,26 @@ class Query:
         info: strawberry.Info[Context, None],
         id: Annotated[strawberry.ID, strawberry.argument(description="The flow's id.")],
     ) -> Flow | None:
-        row = await info.context.flows.load(str(id))
+        row = await info.context.flows.load(identifier("id", str(id)))
         return None if row is None else Flow(id=id)
 
 
 class StepgraphSchema(strawberry.federation.Schema):
     """Logs what the client will only see masked, with the request id to find it."""
+
+    def entities_resolver(
+        self, info: strawberry.Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        # A malformed representation is the caller's mistake: say which, rather than
+        # letting Strawberry fail on it as an internal error.
+        for index, representation in enumerate(representations):
+            problem = representation_problem(representation)
+            if problem is not None:
+                raise InvalidArgument("representations", f"representations[{index}] {problem}")
+        return super().entities_resolver(info, representations)
+
+    # Parsed and validated query texts (see graphql.documents); None when not cached.
+    documents: DocumentCache | None = None
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -110,20 +226,27 @@ class StepgraphSchema(strawberry.federation.Schema):
                 )
 
 
-def build_schema(limits: QueryLimits | None = None) -> StepgraphSchema:
+def build_schema(
+    limits: QueryLimits | None = None, *, document_cache_size: int = DEFAULT_MAX_DOCUMENTS
+) -> StepgraphSchema:
     """The schema served at /graphql and exported to ``schema.graphql``.
 
-    ``limits`` only change which documents are refused, never the SDL.
+    ``limits`` only change which documents are refused, never the SDL. Query texts
+    are parsed and validated once, up to ``document_cache_size`` of them (0: every
+    time, as Strawberry does by default).
     """
     limits = limits or QueryLimits()
+    documents = DocumentCache(document_cache_size) if document_cache_size > 0 else None
+    # Last, so that it wraps graphql-core's validation alone (see graphql.documents).
+    caching = [partial(DocumentCacheExtension, cache=documents)] if documents is not None else []
     config = StrawberryConfig(
         batching_config={"max_operations": limits.max_batch} if limits.max_batch else None
     )
-    return StepgraphSchema(
+    schema = StepgraphSchema(
         query=Query,
         config=config,
         types=[StepResult, Flow],
-        scalar_overrides=SCALAR_OVERRIDES,
+        scalar_overrides={**SCALAR_OVERRIDES, **STATS_SCALARS},
         # 2.9 is the newest federation version every composer we test with knows
         # (Hive's stops there); stepgraph needs only @key and @tag.
         federation_version="2.9",
@@ -132,5 +255,8 @@ def build_schema(limits: QueryLimits | None = None) -> StepgraphSchema:
             *limit_extensions(limits),
             OperationSelection,
             RequireViewer,
+            *caching,
         ],
     )
+    schema.documents = documents
+    return schema

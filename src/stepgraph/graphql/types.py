@@ -11,8 +11,12 @@ import strawberry
 from strawberry.scalars import JSON
 
 from stepgraph.graphql.arguments import (
+    AfterArg,
     BatchIdArg,
+    BeforeArg,
+    FirstArg,
     FromArg,
+    LastArg,
     LimitArg,
     OffsetArg,
     RecordIdArg,
@@ -21,12 +25,22 @@ from stepgraph.graphql.arguments import (
     StatusArg,
     StepIdArg,
     ToArg,
+    build_cursor_query,
     build_query,
+)
+from stepgraph.graphql.connections import (
+    TOTAL_COUNT_DESCRIPTION,
+    PageInfo,
+    StepResultCursorConnection,
+    StepResultEdge,
+    count_total,
 )
 from stepgraph.graphql.context import Context
 from stepgraph.graphql.enums import SortOrder, StepResultSort, StepStatus
-from stepgraph.query import StepResultQuery
-from stepgraph.store import reads
+from stepgraph.graphql.fastpath import page_failure
+from stepgraph.graphql.stats import StepResultStats, build_filter, load_stats
+from stepgraph.query import StepResultCursorQuery, StepResultQuery
+from stepgraph.store import keyset, reads
 
 # `@tag(name: "internal")`: fields a public contract variant of the supergraph leaves out
 # (prompts, variables and configuration may hold customer data or secrets).
@@ -54,6 +68,12 @@ class StepResultConnection:
         description="The step results of this page, in order."
     )
     pagination: Pagination = strawberry.field(description="Where this page sits.")
+    selection: strawberry.Private[StepResultQuery]
+
+    @strawberry.field(description=TOTAL_COUNT_DESCRIPTION)
+    async def total_count(self, info: strawberry.Info[Context, None]) -> int:
+        # A resolver runs only for a selected field, so pages that do not ask never count.
+        return await count_total(info, self.selection)
 
 
 async def load_page(
@@ -61,6 +81,10 @@ async def load_page(
 ) -> StepResultConnection:
     """Run the page's one SELECT and wrap the rows."""
     context = info.context
+    failure = page_failure(query)
+    if failure is not None:
+        # The compiled path already read this page and failed: report that, do not read twice.
+        raise failure
     async with context.engine.connect() as connection:
         page = await reads.fetch_page(connection, query, organization_id=context.organization_id)
     return StepResultConnection(
@@ -71,6 +95,35 @@ async def load_page(
             returned=len(page.rows),
             has_more=page.has_more,
         ),
+        selection=query,
+    )
+
+
+async def load_cursor_page(
+    info: strawberry.Info[Context, None], query: StepResultCursorQuery
+) -> StepResultCursorConnection:
+    """Read one cursor page and wrap its rows in edges."""
+    context = info.context
+    async with context.engine.connect() as connection:
+        page = await keyset.fetch_cursor_page(
+            connection, query, organization_id=context.organization_id
+        )
+    edges = [
+        StepResultEdge(
+            cursor=query.cursor(keyset.position_of(row, query.sort_by)),
+            node=StepResult.from_row(row),
+        )
+        for row in page.rows
+    ]
+    return StepResultCursorConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        selection=query.filter,
     )
 
 
@@ -118,6 +171,77 @@ class Flow:
             offset=offset,
         )
         return await load_page(info, query)
+
+    @strawberry.field(
+        description=(
+            "This flow's step results as a Relay cursor connection: the filters and sort of "
+            "`stepResults`, paged by `first`/`after` or `last`/`before` in constant time "
+            "however deep. The same as `Query.stepResultsConnection`. Null with a NOT_FOUND "
+            "error when the flow does not exist; BAD_USER_INPUT (naming the argument) for an "
+            "invalid argument or a cursor of another list."
+        )
+    )
+    async def step_results_connection(
+        self,
+        info: strawberry.Info[Context, None],
+        record_id: RecordIdArg = strawberry.UNSET,
+        batch_id: BatchIdArg = strawberry.UNSET,
+        status: StatusArg = strawberry.UNSET,
+        step_id: StepIdArg = strawberry.UNSET,
+        from_: FromArg = strawberry.UNSET,
+        to: ToArg = strawberry.UNSET,
+        sort_by: SortByArg = StepResultSort.CREATED_AT,
+        sort_order: SortOrderArg = SortOrder.DESC,
+        first: FirstArg = strawberry.UNSET,
+        after: AfterArg = strawberry.UNSET,
+        last: LastArg = strawberry.UNSET,
+        before: BeforeArg = strawberry.UNSET,
+    ) -> StepResultCursorConnection | None:
+        query = build_cursor_query(
+            flow_id=str(self.id),
+            limits=info.context.limits,
+            record_id=record_id,
+            batch_id=batch_id,
+            status=status,
+            step_id=step_id,
+            from_=from_,
+            to=to,
+            sort_by=sort_by,
+            sort_order=sort_order,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+        return await load_cursor_page(info, query)
+
+    @strawberry.field(
+        description=(
+            "Counts, token and cost sums and duration percentiles over this flow's step "
+            "results that the filters select; the same as `Query.stepResultStats`. Null with "
+            "a NOT_FOUND error when the flow does not exist."
+        )
+    )
+    async def stats(
+        self,
+        info: strawberry.Info[Context, None],
+        record_id: RecordIdArg = strawberry.UNSET,
+        batch_id: BatchIdArg = strawberry.UNSET,
+        status: StatusArg = strawberry.UNSET,
+        step_id: StepIdArg = strawberry.UNSET,
+        from_: FromArg = strawberry.UNSET,
+        to: ToArg = strawberry.UNSET,
+    ) -> StepResultStats | None:
+        selection = build_filter(
+            flow_id=str(self.id),
+            record_id=record_id,
+            batch_id=batch_id,
+            status=status,
+            step_id=step_id,
+            from_=from_,
+            to=to,
+        )
+        return await load_stats(info, selection)
 
     @classmethod
     async def resolve_reference(

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from cross_web import AsyncHTTPRequestAdapter
 from cross_web import HTTPException as StrawberryHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -19,6 +19,7 @@ from stepgraph.auth.jwt import AuthUnavailable
 from stepgraph.auth.viewer import Unauthenticated
 from stepgraph.graphiql import graphiql_html
 from stepgraph.graphql.context import Context
+from stepgraph.graphql.fastpath import FastPath
 from stepgraph.graphql.protocol import GRAPHQL_RESPONSE, JSON, negotiate_media_type
 from stepgraph.store import reads
 
@@ -66,7 +67,12 @@ class GraphQLView(GraphQL[Context, None]):
     and no ``data`` for requests that fail before execution (parse, validation,
     variables); ``application/json`` clients get the legacy 200. HTTP-level
     refusals are JSON too, with an ``extensions.code``.
+
+    Operations are offered to the compiled path first (``fast_path``); whatever it
+    does not answer runs through Strawberry's executor unchanged.
     """
+
+    fast_path: FastPath | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,6 +83,9 @@ class GraphQLView(GraphQL[Context, None]):
             response = await self.run(request)
         except StrawberryHTTPException as exc:
             response = self._refusal(request, exc.status_code, exc.reason)
+        except ClientDisconnect:
+            # The client left before its body arrived: nobody to answer, nothing went wrong.
+            return
         await response(scope, receive, send)
 
     def _refusal(self, request: Request, status_code: int, message: str) -> Response:
@@ -93,6 +102,32 @@ class GraphQLView(GraphQL[Context, None]):
         if status_code == 405:
             response.headers["Allow"] = "POST" if request.method == "GET" else "GET, POST"
         return response
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        async def executor() -> ExecutionResult:
+            return await super(GraphQLView, self).execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+
+        fast_path = self.fast_path
+        refused_get = request_adapter.method == "GET" and not self.allow_queries_via_get
+        if fast_path is None or request_data.protocol != "http" or refused_get:
+            return await executor()
+        return await fast_path.execute(
+            query=request_data.query,
+            variables=request_data.variables,
+            operation_name=request_data.operation_name,
+            context=context,
+            executor=executor,
+        )
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -198,6 +233,10 @@ class GraphQLView(GraphQL[Context, None]):
         return HTMLResponse(graphiql_html(example_query=example, default_headers=headers))
 
 
-def graphql_app(schema: Any, *, graphiql: bool) -> GraphQLView:
-    """The ASGI app mounted at /graphql."""
-    return GraphQLView(schema, graphql_ide="graphiql" if graphiql else None)
+def graphql_app(schema: Any, *, graphiql: bool, fast_path: bool = True) -> GraphQLView:
+    """The ASGI app mounted at /graphql; ``fast_path`` needs the schema's document cache."""
+    view = GraphQLView(schema, graphql_ide="graphiql" if graphiql else None)
+    documents = getattr(schema, "documents", None)
+    if fast_path and documents is not None:
+        view.fast_path = FastPath(schema, documents)
+    return view

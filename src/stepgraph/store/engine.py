@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,35 @@ def create_engine(settings: Settings, *, statement_timeout_ms: int | None = None
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         if statement_timeout_ms is not None:
             _interrupt_after(engine, statement_timeout_ms / 1000)
-        return engine
-    connect_args: dict[str, Any] = {}
-    if statement_timeout_ms is not None and make_url(url).get_backend_name() == "postgresql":
-        connect_args["server_settings"] = {"statement_timeout": str(statement_timeout_ms)}
-    return create_async_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    else:
+        connect_args: dict[str, Any] = {}
+        if statement_timeout_ms is not None and make_url(url).get_backend_name() == "postgresql":
+            connect_args["server_settings"] = {"statement_timeout": str(statement_timeout_ms)}
+        engine = create_async_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    event.listen(engine.sync_engine, "before_cursor_execute", _refuse_nul_characters)
+    return engine
+
+
+class UnstorableText(ValueError):
+    """Text holding the NUL character (U+0000), which no store keeps.
+
+    PostgreSQL text cannot contain it at all; SQLite could, but then a store
+    could not move to PostgreSQL, so every store refuses it alike. (JSON values
+    are unaffected: their NULs are escaped as ``\\u0000``.)
+    """
+
+    def __init__(self) -> None:
+        super().__init__("text containing the NUL character (U+0000) cannot be stored or matched")
+
+
+def _refuse_nul_characters(
+    conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, executemany: bool
+) -> None:
+    for row in parameters if executemany else (parameters,):
+        values = row.values() if isinstance(row, Mapping) else row or ()
+        for value in values:
+            if isinstance(value, str) and "\x00" in value:
+                raise UnstorableText
 
 
 def _interrupt_after(engine: AsyncEngine, seconds: float) -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks of stepgraph: CPU per page in-process, HTTP throughput, memory and profiles."""

@@ -1,0 +1,158 @@
+"""CPU per page, in one process: raw floor, REST twin, stock GraphQL, GraphQL as served.
+
+Each variant answers the same page (the largest flow, newest first, every field) at
+25, 100 and 500 rows. Variants are interleaved round by round, in a rotating order,
+and the table shows medians over rounds of the process CPU time per request
+(``time.process_time``: every thread, so aiosqlite's worker thread counts too).
+
+``python -m bench.inprocess [--rounds N] [--seconds S]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import orjson
+import uvloop
+
+from bench import dataset
+from bench.harness import (
+    SIZES,
+    Reply,
+    bench_settings,
+    graphql_request,
+    machine_notes,
+    median,
+    prepare_target,
+    rest_request,
+    running_app,
+)
+from bench.raw_floor import RawFloor
+
+Request = Callable[[], Awaitable[bytes]]
+
+
+@dataclass
+class Samples:
+    """Per-round CPU and wall time per request, in milliseconds."""
+
+    cpu: list[float] = field(default_factory=list)
+    wall: list[float] = field(default_factory=list)
+
+
+def _body(call: Callable[[], Awaitable[Reply]]) -> Request:
+    async def request() -> bytes:
+        reply = await call()
+        if reply.status != 200:
+            raise RuntimeError(f"status {reply.status}: {reply.body[:300]!r}")
+        return reply.body
+
+    return request
+
+
+async def _measure(request: Request, count: int) -> tuple[float, float]:
+    cpu = time.process_time()
+    wall = time.perf_counter()
+    for _ in range(count):
+        await request()
+    return (
+        (time.process_time() - cpu) * 1000 / count,
+        (time.perf_counter() - wall) * 1000 / count,
+    )
+
+
+async def _calibrate(request: Request, seconds: float) -> int:
+    """How many requests fill about ``seconds`` of wall time (after a warm-up)."""
+    for _ in range(3):
+        await request()
+    _, wall = await _measure(request, 3)
+    return max(3, int(seconds * 1000 / max(wall, 0.001)))
+
+
+def _check_same_page(bodies: dict[str, bytes]) -> None:
+    """Every variant must answer the same rows, or the comparison means nothing."""
+    rest = orjson.loads(bodies["rest"])
+    assert bodies["raw"] == bodies["rest"], "the raw floor renders other bytes than REST"
+    for name, body in bodies.items():
+        if not name.startswith("graphql"):
+            continue
+        page = orjson.loads(body)["data"]["stepResults"]
+        rows = [{**row, "status": row["status"].lower()} for row in page["data"]]
+        assert rows == rest["data"], f"{name} answers other rows than REST"
+        assert page["pagination"] == rest["pagination"], name
+    graphql = [body for name, body in bodies.items() if name.startswith("graphql")]
+    assert len(set(graphql)) == 1, "the GraphQL variants answer different bytes"
+
+
+async def run(rounds: int, seconds: float) -> dict[int, dict[str, Samples]]:
+    path = dataset.ensure()
+    settings = bench_settings(path)
+    target = await prepare_target(settings)
+    results: dict[int, dict[str, Samples]] = {}
+    async with (
+        running_app(settings) as app,
+        running_app(settings, "executor") as executor,
+        running_app(settings, "stock") as stock,
+    ):
+        for rows in SIZES:
+            floor = RawFloor(path, target.flow_id, target.organization_id, rows)
+
+            async def raw(floor: RawFloor = floor) -> bytes:
+                return floor.page()
+
+            variants: dict[str, Request] = {
+                "raw": raw,
+                "rest": _body(rest_request(app, target, rows)),
+                "graphql-stock": _body(graphql_request(stock, target, rows)),
+                "graphql-executor": _body(graphql_request(executor, target, rows)),
+                "graphql": _body(graphql_request(app, target, rows)),
+            }
+            _check_same_page({name: await request() for name, request in variants.items()})
+            counts = {
+                name: await _calibrate(request, seconds) for name, request in variants.items()
+            }
+            samples = {name: Samples() for name in variants}
+            names = list(variants)
+            for round_ in range(rounds):
+                order = names[round_ % len(names) :] + names[: round_ % len(names)]
+                for name in order:
+                    gc.collect()
+                    cpu, wall = await _measure(variants[name], counts[name])
+                    samples[name].cpu.append(cpu)
+                    samples[name].wall.append(wall)
+            results[rows] = samples
+            _print_table(rows, samples, counts)
+    return results
+
+
+def _print_table(rows: int, samples: dict[str, Samples], counts: dict[str, int]) -> None:
+    rest = median(samples["rest"].cpu)
+    raw = median(samples["raw"].cpu)
+    print(f"\n### {rows} rows, all 30 fields\n")
+    print("| variant | CPU ms/request (median) | wall ms | x REST | x raw | requests/round |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, sample in samples.items():
+        cpu = median(sample.cpu)
+        print(
+            f"| {name} | {cpu:.3f} | {median(sample.wall):.3f} | {cpu / rest:.2f} | "
+            f"{cpu / raw:.2f} | {counts[name]} |"
+        )
+    print(flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--seconds", type=float, default=0.4, help="wall time per batch")
+    args = parser.parse_args()
+    for note in machine_notes():
+        print(f"- {note}")
+    uvloop.run(run(args.rounds, args.seconds))
+
+
+if __name__ == "__main__":
+    main()

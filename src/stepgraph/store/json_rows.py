@@ -1,0 +1,154 @@
+"""Step results as the contract's JSON values, read with as little work per value as possible.
+
+A typed row costs twice: SQLAlchemy turns stored text into aware datetimes and
+JSON text into objects, then rendering turns the datetimes back into text. For
+rows that are only going to be sent, :func:`codec_for` gives the columns to select
+and a renderer that takes each value from what the store keeps to its JSON form
+in one step, in the contract's field order.
+
+Each value comes out exactly as ``records.step_result_json`` renders the typed
+row. The shortcuts apply only where they provably agree: on SQLite, an instant
+kept as naive UTC text (what :class:`~stepgraph.store.types.UTCDateTime` writes)
+from year 1000 on, and JSON text without a run of 19 digits (orjson reads integers
+beyond 64 bits as floats where ``json.loads`` keeps them). Anything else takes the
+typed route through SQLAlchemy's own processors and the contract's renderers,
+errors included.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, Dialect, type_coerce
+from sqlalchemy.types import NullType
+
+from stepgraph.records import COLUMNS, format_cost
+from stepgraph.store.tables import step_results
+from stepgraph.timestamps import format_instant
+
+_INSTANTS = frozenset({"started_at", "completed_at", "created_at"})
+_JSON_OBJECTS = frozenset({"record_metadata", "step_config", "input_variables"})
+_COST = "estimated_cost"
+_LONG_NUMBER = re.compile(r"[0-9]{19}")
+
+Render = Callable[[Any], Any]
+RowRenderer = Callable[[Sequence[Any]], list[Any]]
+
+
+def render_instant(value: datetime) -> str:
+    """Exactly ``timestamps.format_instant(value)``, without ``strftime`` for UTC values.
+
+    For a UTC datetime from year 1000 on, ``isoformat`` writes the same digits as
+    ``strftime`` (microseconds only when non-zero) followed by ``+00:00``; other
+    offsets and earlier years (which ``strftime`` does not pad) take ``format_instant``.
+    """
+    if type(value) is datetime and value.tzinfo is UTC and value.year >= 1000:
+        return value.isoformat()[:-6] + "Z"
+    return format_instant(value)
+
+
+@dataclass(frozen=True, slots=True)
+class JsonRowCodec:
+    """How one dialect's rows become JSON values: the columns to select and the renderer."""
+
+    columns: tuple[ColumnElement[Any], ...]
+    render: RowRenderer
+
+
+def _renderer(conversions: Sequence[tuple[int, Render]]) -> RowRenderer:
+    def render(row: Sequence[Any]) -> list[Any]:
+        values = list(row)
+        for index, convert in conversions:
+            value = values[index]
+            if value is not None:
+                values[index] = convert(value)
+        return values
+
+    return render
+
+
+def _stored_instant(typed: Render) -> Render:
+    """A SQLite instant from its stored text, parsed as SQLAlchemy parses it."""
+
+    def convert(text: Any) -> str:
+        if type(text) is str:
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                parsed = None  # the typed route raises SQLAlchemy's own error
+            # Naive text is UTC by UTCDateTime's contract: it reads it back with
+            # tzinfo=UTC, and format_instant of that is this text.
+            if parsed is not None and parsed.tzinfo is None and parsed.year >= 1000:
+                return parsed.isoformat() + "Z"
+        return render_instant(typed(text))
+
+    return convert
+
+
+def _stored_json(typed: Render) -> Render:
+    """A JSON value from its stored text: orjson where it provably agrees with json.loads."""
+
+    def convert(text: Any) -> Any:
+        if type(text) is str and _LONG_NUMBER.search(text) is None:
+            try:
+                return orjson.loads(text)
+            except orjson.JSONDecodeError:
+                pass
+        return typed(text)
+
+    return convert
+
+
+def _typed_processor(name: str, dialect: Dialect) -> Render:
+    column = step_results.c[name]
+    processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    assert processor is not None, name
+    return processor
+
+
+def _sqlite_codec(dialect: Dialect) -> JsonRowCodec:
+    columns: list[ColumnElement[Any]] = []
+    conversions: list[tuple[int, Render]] = []
+    for index, name in enumerate(COLUMNS.values()):
+        column = step_results.c[name]
+        if name in _INSTANTS or name in _JSON_OBJECTS:
+            # Read the stored text as it is; the conversion falls back to the typed route.
+            columns.append(type_coerce(column, NullType()).label(name))
+            typed = _typed_processor(name, dialect)
+            convert = _stored_instant(typed) if name in _INSTANTS else _stored_json(typed)
+            conversions.append((index, convert))
+        else:
+            columns.append(column)
+            if name == _COST:
+                conversions.append((index, format_cost))
+    return JsonRowCodec(tuple(columns), _renderer(conversions))
+
+
+def _typed_codec() -> JsonRowCodec:
+    # Drivers such as asyncpg return datetimes and decoded JSON: only rendering is left.
+    conversions: list[tuple[int, Render]] = []
+    for index, name in enumerate(COLUMNS.values()):
+        if name in _INSTANTS:
+            conversions.append((index, render_instant))
+        elif name == _COST:
+            conversions.append((index, format_cost))
+    columns = tuple(step_results.c[name] for name in COLUMNS.values())
+    return JsonRowCodec(columns, _renderer(conversions))
+
+
+_CODECS: weakref.WeakKeyDictionary[Dialect, JsonRowCodec] = weakref.WeakKeyDictionary()
+
+
+def codec_for(dialect: Dialect) -> JsonRowCodec:
+    """The codec of a dialect (built once per dialect object)."""
+    codec = _CODECS.get(dialect)
+    if codec is None:
+        codec = _sqlite_codec(dialect) if dialect.name == "sqlite" else _typed_codec()
+        _CODECS[dialect] = codec
+    return codec
