@@ -50,5 +50,15 @@ format: install
 	$(BIN)/ruff format src tests bench scripts
 	$(BIN)/ruff check --fix src tests bench scripts
 
+## Benchmarks behind bench/RESULTS.md: CPU per page in-process, HTTP load (wrk), memory over
+## 100,000 requests, a profile. The 1M-row dataset is built once, under bench/.cache.
+bench: install
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python -m bench.dataset
+	$(BIN)/python -m bench.inprocess
+	$(BIN)/python -m bench.http_load
+	$(BIN)/python -m bench.memory
+	$(BIN)/python -m bench.profile
+
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

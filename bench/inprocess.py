@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 
 import orjson
 import uvloop
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench import dataset
 from bench.harness import (
     SIZES,
     Reply,
+    Target,
     bench_settings,
     graphql_request,
     machine_notes,
@@ -32,6 +34,10 @@ from bench.harness import (
     running_app,
 )
 from bench.raw_floor import RawFloor
+from stepgraph.auth.authenticator import Authenticator
+from stepgraph.query import PageLimits, StepResultQuery
+from stepgraph.store import reads
+from stepgraph.store.engine import create_engine
 
 Request = Callable[[], Awaitable[bytes]]
 
@@ -93,6 +99,7 @@ async def run(rounds: int, seconds: float) -> dict[int, dict[str, Samples]]:
     settings = bench_settings(path)
     target = await prepare_target(settings)
     results: dict[int, dict[str, Samples]] = {}
+    engine = create_engine(settings, statement_timeout_ms=settings.statement_timeout_ms)
     async with (
         running_app(settings) as app,
         running_app(settings, "executor") as executor,
@@ -112,6 +119,9 @@ async def run(rounds: int, seconds: float) -> dict[int, dict[str, Samples]]:
                 "graphql": _body(graphql_request(app, target, rows)),
             }
             _check_same_page({name: await request() for name, request in variants.items()})
+            if rows == SIZES[0]:
+                # What the REST twin's fixed cost is made of, measured in the same rounds.
+                variants.update(_parts(engine, target, rows))
             counts = {
                 name: await _calibrate(request, seconds) for name, request in variants.items()
             }
@@ -126,7 +136,37 @@ async def run(rounds: int, seconds: float) -> dict[int, dict[str, Samples]]:
                     samples[name].wall.append(wall)
             results[rows] = samples
             _print_table(rows, samples, counts)
+    await engine.dispose()
     return results
+
+
+def _parts(engine: AsyncEngine, target: Target, rows: int) -> dict[str, Request]:
+    """Pieces of a request on their own: the key check, a store round trip, the page read."""
+    authenticator = Authenticator(engine)
+    header = f"Bearer {target.key}"
+    query = StepResultQuery.build(
+        flow_id=target.flow_id, limits=PageLimits(maximum=max(SIZES)), limit=rows
+    )
+
+    async def key_check() -> bytes:
+        await authenticator.authenticate(header)
+        return b""
+
+    async def round_trip() -> bytes:
+        async with engine.connect() as connection:
+            await reads.ping(connection)
+        return b""
+
+    async def page_read() -> bytes:
+        async with engine.connect() as connection:
+            await reads.fetch_json_page(connection, query, organization_id=target.organization_id)
+        return b""
+
+    return {
+        "part: API key check": key_check,
+        "part: store round trip (SELECT 1)": round_trip,
+        "part: page read (fetch_json_page)": page_read,
+    }
 
 
 def _print_table(rows: int, samples: dict[str, Samples], counts: dict[str, int]) -> None:

@@ -15,7 +15,6 @@ from typing import Any, NoReturn
 
 import httpx
 import pytest
-from _pytest.reports import TestReport
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -43,7 +42,7 @@ class _PostgresPass:
     """Whether the PostgreSQL pass ran, for the summary."""
 
     not_run: str | None = None
-    advice = f"to run them on PostgreSQL too, {ENABLE}"
+    advice = f"To run them on PostgreSQL too, {ENABLE}."
     tests = 0
     stale_dropped: tuple[str, ...] = ()
 
@@ -81,7 +80,9 @@ def _skip_postgres_pass(reason: str) -> NoReturn:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, TestReport, TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item,
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     # A skip raised by a fixture is reported at each test's own line; report the PostgreSQL
     # pass's skips at one place instead, so that ``-ra`` sums them up on a single line.
     report = yield
@@ -107,7 +108,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         red=True,
         bold=True,
     )
-    terminalreporter.write_line(f"{_PostgresPass.advice[0].upper()}{_PostgresPass.advice[1:]}.")
+    terminalreporter.write_line(_PostgresPass.advice)
 
 
 # --- stores ----------------------------------------------------------------------------------
@@ -141,7 +142,7 @@ def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
             request.session.shouldfail = f"CI=true and {reason}"
             pytest.fail(f"CI=true and {reason}", pytrace=False)
         _PostgresPass.not_run = reason
-        _PostgresPass.advice = f"start the server or fix {ENV}"
+        _PostgresPass.advice = f"Start the server, or fix {ENV}."
         _skip_postgres_pass(reason)
     _PostgresPass.stale_dropped = tuple(server.stale_dropped)
     try:

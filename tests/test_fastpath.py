@@ -7,6 +7,7 @@ executor alone. Responses must be byte-identical: status, headers that matter an
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
@@ -20,6 +21,7 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message
 
 from stepgraph.app import create_app
 from stepgraph.auth.api_keys import issue_api_key
@@ -160,6 +162,7 @@ class Apps:
 
     served: httpx.AsyncClient
     reference: httpx.AsyncClient
+    served_asgi: ASGIApp
     view: GraphQLView
     engine: AsyncEngine
     keys: dict[str, str]
@@ -273,15 +276,17 @@ async def apps(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Apps]:
     }
     async with AsyncExitStack() as stack:
         clients = []
+        managed: list[ASGIApp] = []
         for app in (served_app, reference_app):
             manager = await stack.enter_async_context(LifespanManager(app))
+            managed.append(manager.app)
             transport = httpx.ASGITransport(app=manager.app)
             clients.append(
                 await stack.enter_async_context(
                     httpx.AsyncClient(transport=transport, base_url="http://stepgraph.test")
                 )
             )
-        yield Apps(clients[0], clients[1], graphql_view(served_app), engine, keys)
+        yield Apps(clients[0], clients[1], managed[0], graphql_view(served_app), engine, keys)
 
 
 def page_variables(flow_id: str = MAIN_FLOW, **extra: Any) -> dict[str, Any]:
@@ -438,3 +443,37 @@ async def test_operation_selection_and_several_pages_in_one_document(apps: Apps)
     await apps.compare(query, operation_name="Two")
     await apps.compare(query)  # several operations and no name: the executor refuses it
     assert apps.view.fast_path.stats.compiled == 1  # type: ignore[union-attr]
+
+
+async def test_a_client_that_leaves_before_its_body_arrives_gets_no_answer(
+    apps: Apps, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {apps.keys['reader']}".encode()),
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("stepgraph.test", 80),
+    }
+    await apps.served_asgi(scope, receive, send)
+    assert sent == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -24,8 +24,10 @@ from stepgraph.query import StepResultQuery
 from stepgraph.records import parse_step_result, step_result_json
 from stepgraph.settings import Settings
 from stepgraph.store import migrate, reads
+from stepgraph.store.api_keys import insert_api_key, list_api_keys
 from stepgraph.store.engine import UnstorableText, create_engine
 from stepgraph.store.tables import metadata, step_results
+from stepgraph.store.types import IDENTIFIER_LENGTH
 from stepgraph.store.writes import upsert_step_results
 from stepgraph.timestamps import parse_instant
 from tests.conftest import insert
@@ -49,13 +51,12 @@ def _table_names(connection: Connection) -> set[str]:
     return set(inspect(connection).get_table_names())
 
 
-def _revisions() -> tuple[str, str]:
-    """The newest migration and the one before it, as a store of the previous release has."""
-    scripts = ScriptDirectory.from_config(migrate._config())
-    head = scripts.get_revision("head")
+def _previous_revision() -> str:
+    """The revision before the newest one: where a store of the previous release stands."""
+    head = ScriptDirectory.from_config(migrate._config()).get_revision("head")
     assert head is not None
-    assert isinstance(head.down_revision, str), "no earlier revision"
-    return head.revision, head.down_revision
+    assert isinstance(head.down_revision, str), "no earlier revision to stand for an old store"
+    return head.down_revision
 
 
 async def test_prepare_creates_the_schema_in_an_empty_store(settings: Settings) -> None:
@@ -76,34 +77,32 @@ async def test_prepare_creates_the_schema_in_an_empty_store(settings: Settings) 
 
 
 async def test_prepare_refuses_a_store_of_an_older_release(settings: Settings) -> None:
-    # A store migrated up to the revision before the newest one, as the previous release
-    # left it, with data in it: serving must wait for ``stepgraph migrate``.
-    head, previous = _revisions()
+    # A real older store, migrated up to the revision before the newest one as the previous
+    # release left it (rather than a made-up revision number in alembic_version): serving
+    # must wait for ``stepgraph migrate``, which then brings it up to date.
+    previous = _previous_revision()
 
     def upgrade_to_previous(connection: Connection) -> None:
         command.upgrade(migrate._config(connection), previous)
+
+    def current_revision(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
 
     engine = create_engine(settings)
     try:
         async with engine.begin() as connection:
             await connection.run_sync(upgrade_to_previous)
-        await insert(engine, [make_step_result(id="kept")])
         assert not await migrate.is_up_to_date(engine)
 
         with pytest.raises(migrate.StoreOutOfDate, match="stepgraph migrate"):
             await migrate.prepare(engine)
-
         async with engine.connect() as connection:
-            revision = await connection.run_sync(
-                lambda sync: MigrationContext.configure(sync).get_current_revision()
-            )
-        assert revision == previous  # refused without touching the schema
+            assert await connection.run_sync(current_revision) == previous  # left untouched
+
         await migrate.upgrade(engine)
         await migrate.prepare(engine)
         async with engine.connect() as connection:
             assert await connection.run_sync(_differences) == []
-            assert (await reads.fetch_step_results(connection, ["kept"])).keys() == {"kept"}
-        assert head != previous
     finally:
         await engine.dispose()
 
@@ -248,9 +247,7 @@ async def test_json_objects_come_back_unchanged(engine: AsyncEngine) -> None:
 @pytest.mark.parametrize("sort_order", [SortOrder.ASC, SortOrder.DESC])
 async def test_ids_compare_and_sort_byte_wise(engine: AsyncEngine, sort_order: SortOrder) -> None:
     # Every row ties on the sort column, so the order is the id order alone.
-    rows = [
-        make_step_result(id=f"{id_}", recordId=id_, createdAt="2024-06-15T10:00:00Z") for id_ in IDS
-    ]
+    rows = [make_step_result(id=id_, recordId=id_, createdAt="2024-06-15T10:00:00Z") for id_ in IDS]
     await insert(engine, rows)
 
     page = await _page(engine, sort_order=sort_order, limit=100)
@@ -273,16 +270,6 @@ async def test_flow_ids_are_byte_wise_too(engine: AsyncEngine) -> None:
         assert not await reads.flow_exists(connection, "E\u0301")
 
 
-# --- helpers ----------------------------------------------------------------------------------
-
-
-async def _page(engine: AsyncEngine, **arguments: Any) -> list[dict[str, Any]]:
-    query = StepResultQuery(flow_id="flow_1", **{"limit": 100, **arguments})
-    async with engine.connect() as connection:
-        page = await reads.fetch_page(connection, query)
-    return [step_result_json(row) for row in page.rows]
-
-
 @pytest.mark.parametrize("column", ["id", "flow_id", "record_name", "step_type", "output_preview"])
 async def test_text_with_a_nul_character_is_refused_by_every_store(
     engine: AsyncEngine, column: str
@@ -303,3 +290,37 @@ async def test_json_strings_may_hold_a_nul_character(engine: AsyncEngine) -> Non
     row = make_step_result(id="nul", stepConfig={"key\x00": "value\x00"})
     await insert(engine, [row])
     assert (await _stored(engine, ["nul"]))["nul"]["stepConfig"] == {"key\x00": "value\x00"}
+
+
+@pytest.mark.parametrize("attribute", ["organization_id", "user_id"])
+async def test_ids_longer_than_a_store_keeps_are_refused_by_every_store(
+    engine: AsyncEngine, attribute: str
+) -> None:
+    # PostgreSQL enforces VARCHAR(255); SQLite would keep a longer id that could not move.
+    key = {
+        "key_id": "k1",
+        "secret_hash": "0" * 64,
+        "organization_id": "org",
+        "user_id": "user",
+        "scopes": ["read"],
+        "label": None,
+        "created_at": parse_instant("2024-06-15T10:00:00Z"),
+        "expires_at": None,
+    }
+    async with engine.begin() as connection:
+        await insert_api_key(connection, **{**key, attribute: "é" * IDENTIFIER_LENGTH})
+        with pytest.raises(ValueError, match=f"longer than {IDENTIFIER_LENGTH}"):
+            await insert_api_key(
+                connection, **{**key, "key_id": "k2", attribute: "é" * (IDENTIFIER_LENGTH + 1)}
+            )
+        assert [row["id"] for row in await list_api_keys(connection)] == ["k1"]
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+async def _page(engine: AsyncEngine, **arguments: Any) -> list[dict[str, Any]]:
+    query = StepResultQuery(flow_id="flow_1", **{"limit": 100, **arguments})
+    async with engine.connect() as connection:
+        page = await reads.fetch_page(connection, query)
+    return [step_result_json(row) for row in page.rows]

@@ -43,3 +43,12 @@ def test_rendering_is_utc_with_z_and_keeps_microseconds() -> None:
         format_instant(datetime(2024, 6, 15, 10, 15, 30, 5, tzinfo=UTC))
         == "2024-06-15T10:15:30.000005Z"
     )
+
+
+def test_early_years_keep_four_digits() -> None:
+    assert format_instant(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00Z"
+
+
+def test_an_offset_past_the_first_year_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="outside the years"):
+        parse_instant("0001-01-01T00:00:00+01:00")

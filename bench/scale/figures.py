@@ -309,7 +309,7 @@ def figures_table(measured: Mapping[str, Any]) -> str:
     kinds = list(stores)
     header = ["figure", *(f"{k} median ms (min–max)" for k in kinds)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name in FIGURES:
+    for name in [n for n in FIGURES if all(n in stores[k]["figures"] for k in kinds)]:
         cells = [name]
         for kind in kinds:
             figure = stores[kind]["figures"][name]
@@ -326,6 +326,17 @@ def figures_table(measured: Mapping[str, Any]) -> str:
             cells.append(f"{figures[top]['median_ms'] / figures[bottom]['median_ms']:.2f}x")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _load_line(step: Mapping[str, Any]) -> str:
+    def rounded(load: Any) -> str:
+        return " / ".join(f"{value:.1f}" for value in load)
+
+    start = step.get("load_average_at_start")
+    end = rounded(step["machine"]["load_average"])
+    at_start = f"{rounded(start)} at the start, " if start else ""
+    code = step["machine"]["code"]
+    return f"Load average (1 / 5 / 15 min): {at_start}{end} at the end; code {code}."
 
 
 def markdown(results: Mapping[str, Any]) -> str:
@@ -354,7 +365,7 @@ def markdown(results: Mapping[str, Any]) -> str:
                 f"{store['completed_rows']:,} completed), depth {store['depth']:,}"
             )
         parts += ["", figures_table(measured), ""]
-        parts.append(f"Load average at the end: {measured['machine']['load_average']}")
+        parts.append(_load_line(measured))
         parts.append("")
     if "import" in results:
         imported = results["import"]
@@ -362,7 +373,7 @@ def markdown(results: Mapping[str, Any]) -> str:
             f"Import: {imported['rows']:,} rows per run, median of {imported['runs']} runs."
         )
         parts += ["", imported["table"], ""]
-        parts.append(f"Load average at the end: {imported['machine']['load_average']}")
+        parts.append(_load_line(imported))
         parts.append("")
     if "explain" in results:
         problems = results["explain"]["problems"]

@@ -26,7 +26,7 @@ from dataclasses import asdict
 from typing import Any
 
 from bench.scale import explain, figures, importing
-from bench.scale.common import HERE, machine_notes, postgres_server_url, say
+from bench.scale.common import HERE, load_average, machine_notes, postgres_server_url, say
 from bench.scale.datasets import Dataset, postgres_dataset, sqlite_dataset
 
 STEPS = ("build", "import", "figures", "explain")
@@ -65,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--depth", type=int, default=500_000, help="rows skipped before the deep pages"
     )
-    parser.add_argument("--import-rows", type=int, default=100_000, help="rows per import run")
-    parser.add_argument("--import-runs", type=int, default=5, help="import runs")
+    parser.add_argument("--import-rows", type=int, default=20_000, help="rows per import run")
+    parser.add_argument("--import-runs", type=int, default=7, help="import runs")
     parser.add_argument(
         "--baseline",
         metavar="REV",
@@ -115,6 +115,7 @@ async def run(args: argparse.Namespace) -> int:
         }
     if "import" in steps:
         started = time.perf_counter()
+        load_at_start = load_average()
         variants = [importing.current_variant()]
         if args.baseline:
             variants.insert(0, importing.baseline_variant(args.baseline))
@@ -129,13 +130,19 @@ async def run(args: argparse.Namespace) -> int:
         results["import"] = {
             **rates.as_json(),
             "table": rates.table(stores, [v.name for v in variants]),
+            "load_average_at_start": load_at_start,
             "machine": machine_notes(),
         }
         timings["import"] = round(time.perf_counter() - started, 1)
     if "figures" in steps:
         started = time.perf_counter()
+        load_at_start = load_average()
         measured = await figures.measure(datasets, runs=args.runs, depth=args.depth)
-        results["figures"] = {**measured, "machine": machine_notes()}
+        results["figures"] = {
+            **measured,
+            "load_average_at_start": load_at_start,
+            "machine": machine_notes(),
+        }
         timings["figures"] = round(time.perf_counter() - started, 1)
     if "explain" in steps:
         started = time.perf_counter()

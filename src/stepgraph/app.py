@@ -168,20 +168,30 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        engine = create_engine(settings, statement_timeout_ms=settings.statement_timeout_ms)
+        timeout = settings.statement_timeout_ms
+        primary = create_engine(settings, statement_timeout_ms=timeout)
+        read_engine = (
+            create_engine(settings, statement_timeout_ms=timeout, replica=True)
+            if settings.replica_database_url
+            else primary
+        )
         session_tokens = JwtVerifier(settings.jwt) if settings.jwt is not None else None
         try:
-            await migrate.prepare(engine)
+            await migrate.prepare(primary)
             yield {
-                "engine": engine,
+                # Pages, lookups and statistics read here (the replica when configured).
+                "engine": read_engine,
                 "limits": limits,
                 "settings": settings,
-                "authenticator": Authenticator(engine, session_tokens),
+                # Keys are checked on the primary: a revocation counts from the next request.
+                "authenticator": Authenticator(primary, session_tokens),
             }
         finally:
             if session_tokens is not None:
                 await session_tokens.aclose()
-            await engine.dispose()
+            if read_engine is not primary:
+                await read_engine.dispose()
+            await primary.dispose()
 
     routes = [
         Route(

@@ -67,6 +67,12 @@ class Settings:
     statement_timeout_ms: int = 5000
     # Origins allowed to call from a browser (CORS); empty means none.
     cors_origins: tuple[str, ...] = ()
+    # Connections per process to a server store (PostgreSQL): kept open, and extra under load.
+    pool_size: int = 5
+    pool_max_overflow: int = 10
+    # A read-only replica that serves reads (pages, lookups, statistics); keys and
+    # imports always use the primary, so a revoked key is refused at once.
+    replica_database_url: str | None = None
     # Session JWTs (e.g. Clerk) checked against a JWKS; None accepts API keys only.
     jwt: JwtSettings | None = None
     extra: dict[str, str] = field(default_factory=dict)
@@ -104,6 +110,9 @@ class Settings:
             "STEPGRAPH_MAX_BATCH",
             "STEPGRAPH_STATEMENT_TIMEOUT_MS",
             "STEPGRAPH_CORS_ORIGINS",
+            "STEPGRAPH_POOL_SIZE",
+            "STEPGRAPH_POOL_MAX_OVERFLOW",
+            "STEPGRAPH_REPLICA_DATABASE_URL",
             *_JWT_VARIABLES,
         }
         extra = {
@@ -130,6 +139,9 @@ class Settings:
             max_body_bytes=_int(env, "STEPGRAPH_MAX_BODY_BYTES", 1_000_000, minimum=1024),
             statement_timeout_ms=_int(env, "STEPGRAPH_STATEMENT_TIMEOUT_MS", 5000, minimum=1),
             jwt=_jwt_settings(env),
+            pool_size=_int(env, "STEPGRAPH_POOL_SIZE", 5, minimum=1),
+            pool_max_overflow=_int(env, "STEPGRAPH_POOL_MAX_OVERFLOW", 10, minimum=0),
+            replica_database_url=env.get("STEPGRAPH_REPLICA_DATABASE_URL") or None,
             cors_origins=tuple(
                 o.strip() for o in env.get("STEPGRAPH_CORS_ORIGINS", "").split(",") if o.strip()
             ),

@@ -29,15 +29,21 @@ def parse_instant(text: str, *, allow_date: bool = False) -> datetime:
     time = match["time"] or "00:00:00"
     try:
         parsed = datetime.fromisoformat(f"{match['date']}T{time}{fraction}{offset}")
+        return parsed.astimezone(UTC)
     except ValueError:
         raise ValueError(f"{text!r} is not a valid date or time") from None
-    return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} lies outside the years 1 to 9999 in UTC") from None
 
 
 def format_instant(value: datetime) -> str:
     """Render an instant in UTC with ``Z``; microseconds appear when non-zero."""
     value = value.astimezone(UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    # strftime("%Y") does not pad years before 1000; RFC 3339 needs four digits.
+    text = (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+    )
     if value.microsecond:
         text += f".{value.microsecond:06d}"
     return text + "Z"

@@ -22,13 +22,14 @@ again: the executor runs with that failure replayed to ``load_page`` through
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from graphql import GraphQLObjectType
+from graphql import GraphQLError, GraphQLObjectType
 from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.schema import Schema
 from strawberry.types import ExecutionResult
@@ -41,16 +42,16 @@ from stepgraph.graphql.context import Context
 from stepgraph.graphql.documents import DocumentCache
 from stepgraph.graphql.plans import (
     PAGE_FIELD,
-    ROW_TYPE,
     OperationPlan,
     PageSelection,
-    RowSchema,
-    Unrenderable,
+    Shape,
     compile_operation,
-    row_schema,
 )
-from stepgraph.query import StepResultQuery
+from stepgraph.graphql.row_renderers import ROW_TYPE, RowSchema, Unrenderable, row_schema
+from stepgraph.query import InvalidArgument, StepResultQuery
 from stepgraph.store import reads
+
+logger = logging.getLogger("stepgraph.graphql")
 
 # Page reads that failed on the compiled path of the running request, by query; set
 # only while the executor answers that request instead (see ``types.load_page``).
@@ -133,35 +134,17 @@ class FastPath:
         executor: Executor,
     ) -> ExecutionResult:
         """Answer an operation on the compiled path, or have ``executor`` answer it."""
-        plan = None
-        if self.enabled and isinstance(query, str) and isinstance(operation_name, str | None):
-            plan = self.plan(query, operation_name)
-        viewer = context.viewer
-        if (
-            plan is None
-            or viewer is None
-            or context.auth_error is not None
-            or READ_STEP_RESULTS not in viewer.scopes
-            or not isinstance(variables, dict | None)
-        ):
+        planned = self._plan_request(query, variables, operation_name, context)
+        if planned is None:
             return await self._executor(executor)
-        coerced = plan.coerce_variables(variables or {})
-        if coerced is None:
-            return await self._executor(executor)
-        shape = plan.shape(coerced)
-        if shape is None:
-            return await self._executor(executor)
-        try:
-            selections = [(s, self._query(s, coerced, context)) for s in shape.pages]
-        except Exception:
-            # Invalid arguments are the executor's to report, with their codes and paths.
-            return await self._executor(executor)
+        shape, pages = planned
+        organization_id = context.organization_id
         fetched: dict[str, tuple[StepResultQuery, reads.JsonPage]] = {}
-        for selection, page_query in selections:
+        for selection, page_query in pages:
             try:
                 async with context.engine.connect() as connection:
                     page = await reads.fetch_json_page(
-                        connection, page_query, organization_id=viewer.organization_id
+                        connection, page_query, organization_id=organization_id
                     )
             except Exception as failure:
                 self.stats.replayed_failures += 1
@@ -179,8 +162,45 @@ class FastPath:
                 )
         except Unrenderable:
             return await self._executor(executor)
+        except Exception:
+            logger.exception("compiled page failed to render; the executor answers instead")
+            return await self._executor(executor)
         self.stats.compiled += 1
         return ExecutionResult(data=data, errors=None)
+
+    def _plan_request(
+        self, query: Any, variables: Any, operation_name: Any, context: Context
+    ) -> tuple[Shape, list[tuple[PageSelection, StepResultQuery]]] | None:
+        """The shape and page queries of a request the compiled path answers, else None."""
+        viewer = context.viewer
+        if (
+            not self.enabled
+            or not isinstance(query, str)
+            or not isinstance(operation_name, str | None)
+            or not isinstance(variables, dict | None)
+            # Refusing a caller (401, 403, 503) is the executor's, with its extensions.
+            or viewer is None
+            or context.auth_error is not None
+            or READ_STEP_RESULTS not in viewer.scopes
+        ):
+            return None
+        try:
+            plan = self.plan(query, operation_name)
+            if plan is None:
+                return None
+            coerced = plan.coerce_variables(variables or {})
+            if coerced is None:
+                return None
+            shape = plan.shape(coerced)
+            if shape is None:
+                return None
+            return shape, [(page, self._query(page, coerced, context)) for page in shape.pages]
+        except (InvalidArgument, GraphQLError):
+            # Invalid arguments are the executor's to report, with their codes and paths.
+            return None
+        except Exception:
+            logger.exception("planning a compiled page failed; the executor answers instead")
+            return None
 
     async def _executor(self, executor: Executor) -> ExecutionResult:
         self.stats.executor += 1

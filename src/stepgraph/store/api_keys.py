@@ -10,6 +10,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stepgraph.store.tables import api_keys
+from stepgraph.store.types import IDENTIFIER_LENGTH
 
 
 async def insert_api_key(
@@ -24,7 +25,10 @@ async def insert_api_key(
     created_at: datetime,
     expires_at: datetime | None,
 ) -> None:
-    """Record a new key."""
+    """Record a new key; an id longer than any store keeps is a ``ValueError`` on every store."""
+    for name, value in (("key", key_id), ("organization", organization_id), ("user", user_id)):
+        if len(value) > IDENTIFIER_LENGTH:
+            raise ValueError(f"the {name} id is longer than {IDENTIFIER_LENGTH} characters")
     await connection.execute(
         insert(api_keys).values(
             id=key_id,

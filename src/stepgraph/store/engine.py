@@ -21,14 +21,21 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def create_engine(settings: Settings, *, statement_timeout_ms: int | None = None) -> AsyncEngine:
+def create_engine(
+    settings: Settings, *, statement_timeout_ms: int | None = None, replica: bool = False
+) -> AsyncEngine:
     """An engine for ``settings.database_url``; a SQLite file's folder is created if missing.
 
     With ``statement_timeout_ms`` (the gateway's engine), a statement running
     longer is cancelled by the store and surfaces as :class:`StatementTimeout`.
-    Imports and migrations run without it.
+    Imports and migrations run without it. With ``replica``, the engine reads
+    from ``settings.replica_database_url`` when one is set.
     """
-    url = settings.database_url
+    url = (
+        settings.replica_database_url
+        if replica and settings.replica_database_url
+        else (settings.database_url)
+    )
     sqlite_file = _sqlite_file(url)
     if sqlite_file is not None:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
@@ -40,7 +47,13 @@ def create_engine(settings: Settings, *, statement_timeout_ms: int | None = None
         connect_args: dict[str, Any] = {}
         if statement_timeout_ms is not None and make_url(url).get_backend_name() == "postgresql":
             connect_args["server_settings"] = {"statement_timeout": str(statement_timeout_ms)}
-        engine = create_async_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        engine = create_async_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=settings.pool_size,
+            max_overflow=settings.pool_max_overflow,
+            connect_args=connect_args,
+        )
     event.listen(engine.sync_engine, "before_cursor_execute", _refuse_nul_characters)
     return engine
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,13 @@ def filter_conditions(
     return conditions
 
 
+@functools.lru_cache(maxsize=8)
+def _select_of(columns: tuple[ColumnElement[Any], ...]) -> Select[Any]:
+    # Building a SELECT of many columns costs more than the page's clauses; later
+    # clauses copy it, so one is enough per column list.
+    return select(*columns)
+
+
 def page_statement(
     query: StepResultQuery,
     organization_id: str | None = None,
@@ -104,7 +112,7 @@ def page_statement(
         key = key.nulls_last()
     tie = c.id.desc() if descending else c.id.asc()
     return (
-        (select(*columns) if columns is not None else select(step_results))
+        (_select_of(tuple(columns)) if columns is not None else select(step_results))
         .where(*conditions)
         .order_by(key, tie)
         .limit(query.fetch_size)

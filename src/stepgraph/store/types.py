@@ -75,13 +75,17 @@ class ExactCost(TypeDecorator[Decimal]):
         return Decimal(value)
 
 
+# The longest id any store keeps (PostgreSQL enforces it; SQLite would not, so writers check).
+IDENTIFIER_LENGTH = 255
+
+
 class Identifier(TypeDecorator[str]):
     """An id compared byte for byte on every store (PostgreSQL collation "C")."""
 
-    impl = String(255)
+    impl = String(IDENTIFIER_LENGTH)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(String(255, collation="C"))
-        return dialect.type_descriptor(String(255))
+            return dialect.type_descriptor(String(IDENTIFIER_LENGTH, collation="C"))
+        return dialect.type_descriptor(String(IDENTIFIER_LENGTH))
