@@ -20,7 +20,14 @@ from pathlib import Path
 import orjson
 
 from bench import dataset
-from bench.harness import ALL_FIELDS, Target, bench_settings, machine_notes, prepare_target
+from bench.harness import (
+    ALL_FIELDS,
+    Target,
+    bench_settings,
+    machine_notes,
+    median,
+    prepare_target,
+)
 from bench.servers import Server, serving
 
 SELECTIONS = [
@@ -118,9 +125,21 @@ def main() -> None:
     _report(samples, errors, cpu, args.requests)
 
 
+def _slope(points: list[tuple[int, float]]) -> float:
+    """Least-squares slope of RSS against requests: a leak shows as a steady climb."""
+    n = len(points)
+    if n < 2:
+        return 0.0
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else 0.0
+
+
 def _report(samples: list[tuple[int, float, float]], errors: int, cpu: float, wanted: int) -> None:
     total, seconds, final = samples[-1]
-    half = [rss for count, _, rss in samples if count >= total / 2]
+    second_half = [(count, rss) for count, _, rss in samples if count >= total / 2]
+    half = [rss for _, rss in second_half]
     print(
         f"\n{total:,} requests in {seconds:.0f}s ({total / max(seconds, 1e-9):.0f}/s), "
         f"{errors} non-2xx, worker CPU {cpu:.0f}s"
@@ -128,9 +147,15 @@ def _report(samples: list[tuple[int, float, float]], errors: int, cpu: float, wa
     if total < wanted:
         print(f"(stopped early: {wanted:,} wanted)")
     print(f"RSS at start {samples[0][2]:.1f} MiB, at the end {final:.1f} MiB")
+    quarters = [
+        [rss for count, _, rss in samples[1:] if q * total / 4 < count <= (q + 1) * total / 4]
+        for q in range(4)
+    ]
+    medians = ", ".join(f"{median(q):.1f}" if q else "-" for q in quarters)
+    print(f"median RSS per quarter of the run: {medians} MiB")
     print(
         f"second half: min {min(half):.1f}, max {max(half):.1f} MiB, "
-        f"growth {half[-1] - half[0]:+.1f} MiB\n"
+        f"trend {_slope(second_half) * 10_000:+.2f} MiB per 10,000 requests (least squares)\n"
     )
     print("| requests | seconds | RSS MiB |")
     print("|---:|---:|---:|")

@@ -142,7 +142,7 @@ def current_variant() -> Variant:
 
 def import_files(rows: int, seed: int) -> tuple[Path, Path]:
     """The NDJSON file of ``rows`` demo rows and its 10%-changed twin, cached."""
-    folder = CACHE / "import"
+    folder = CACHE / "scale" / "import"
     folder.mkdir(parents=True, exist_ok=True)
     original = folder / f"demo-{rows}-seed{seed}.ndjson"
     changed = folder / f"demo-{rows}-seed{seed}-changed.ndjson"
@@ -209,7 +209,7 @@ async def measure_import_rates(
     original, changed = import_files(rows, seed)
     parsed = [parse_step_result(row) for row in generate_demo_step_results(rows, seed=seed)]
     altered = len(range(0, rows, 10))
-    scratch = CACHE / "import"
+    scratch = CACHE / "scale" / "import"
     rates = ImportRates(rows=rows, runs=runs)
     for run in range(runs):
         # Alternate which variant goes first, so that neither always meets a warmer machine.

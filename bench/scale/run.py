@@ -9,9 +9,9 @@ Steps (``--steps``, default all, in this order):
 * ``explain``: the query plan of every filter and sort combination, written to
   ``bench/scale/explain-<store>.txt`` and checked (see ``bench.scale.explain``).
 
-Results go to ``bench/scale/results.json`` (merged with earlier steps' results) and
-the tables to ``bench/scale/results.md``. The exit status is 1 when a plan scans other
-flows' rows. Progress goes to stderr.
+Results go to ``bench/scale/results.json`` (merged with earlier steps' results; another
+file with ``--results``) and the tables to ``bench/scale/results.md``. The exit status is
+1 when a plan scans other flows' rows. Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from bench.scale import explain, figures, importing
@@ -31,7 +32,6 @@ from bench.scale.datasets import Dataset, postgres_dataset, sqlite_dataset
 
 STEPS = ("build", "import", "figures", "explain")
 RESULTS_JSON = HERE / "results.json"
-RESULTS_MD = HERE / "results.md"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="also time the upsert of this git revision, interleaved with the working tree's",
     )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS_JSON,
+        help="JSON file the results are merged into; the tables go next to it as .md "
+        f"(default {RESULTS_JSON.relative_to(HERE.parents[1])})",
+    )
     return parser
 
 
@@ -87,9 +94,9 @@ async def _datasets(args: argparse.Namespace, stores: Sequence[str]) -> dict[str
     return found
 
 
-def _load_results() -> dict[str, Any]:
+def _load_results(path: Path) -> dict[str, Any]:
     try:
-        loaded: dict[str, Any] = json.loads(RESULTS_JSON.read_text())
+        loaded: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
     return loaded
@@ -102,7 +109,7 @@ async def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(steps) - set(STEPS)) + sorted(set(stores) - {"sqlite", "postgres"})
     if unknown:
         raise SystemExit(f"unknown step or store: {', '.join(unknown)}")
-    results = _load_results()
+    results = _load_results(args.results)
     status = 0
     timings: dict[str, float] = {}
     datasets: dict[str, Dataset] = {}
@@ -154,9 +161,9 @@ async def run(args: argparse.Namespace) -> int:
                 say(f"explain: {problem}")
         timings["explain"] = round(time.perf_counter() - started, 1)
     results.setdefault("step_seconds", {}).update(timings)
-    RESULTS_JSON.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    RESULTS_MD.write_text(figures.markdown(results))
-    say(f"results: {RESULTS_JSON.relative_to(HERE.parents[1])}, step seconds {timings}")
+    args.results.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    args.results.with_suffix(".md").write_text(figures.markdown(results))
+    say(f"results: {args.results}, step seconds {timings}")
     return status
 
 
