@@ -122,21 +122,6 @@ async def count_flow(engine: AsyncEngine, target: Target) -> object:
         )
 
 
-async def count_flow_owner_checked(engine: AsyncEngine, target: Target) -> object:
-    """What-if: ``totalCount`` with the organization checked once, on the flow.
-
-    A flow belongs to one organization (the importer enforces it), so checking the flow's
-    owner and then counting the flow's rows unscoped gives the same answer. The count
-    then needs no column outside the indexes, so no table rows are read.
-    """
-    async with engine.connect() as connection:
-        if not await reads.flow_exists(
-            connection, target.flow_id, organization_id=target.organization_id
-        ):
-            return 0
-        return await reads.count_matching(connection, StepResultFilter(flow_id=target.flow_id))
-
-
 async def count_completed(engine: AsyncEngine, target: Target) -> object:
     """``totalCount`` of the largest flow filtered by status (completed: most of its rows)."""
     async with engine.connect() as connection:
@@ -179,7 +164,6 @@ FIGURES: dict[str, Figure] = {
     "offset page, at depth": offset_deep,
     "totalCount, whole flow": count_flow,
     "totalCount, status filter": count_completed,
-    "what-if: totalCount, whole flow, owner checked on the flow": count_flow_owner_checked,
     "stats, whole flow": stats_flow,
     "stats by step, whole flow": stats_by_step,
 }
