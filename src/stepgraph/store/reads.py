@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, select
+from sqlalchemy import Column, ColumnElement, Select, func, literal, select, union_all
 from sqlalchemy.engine import Result, RowMapping
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -105,26 +105,61 @@ def page_statement(
     organization_id: str | None = None,
     *,
     columns: Sequence[ColumnElement[Any]] | None = None,
+    dialect: str = "sqlite",
 ) -> Select[Any]:
     """The SELECT of one page: filters, sort ending with id, NULLs last, ``limit + 1`` rows.
 
-    Every column of ``step_results`` unless ``columns`` names others.
+    Every column of ``step_results`` unless ``columns`` names others. ``dialect`` is the
+    store's (``connection.dialect.name``): it decides how a page sorted by a nullable
+    column is read, never what it holds.
     """
     c = step_results.c
     conditions = filter_conditions(query, organization_id)
+    selected = _select_of(tuple(columns)) if columns is not None else select(step_results)
+    offset = min(query.offset, _MAX_OFFSET)
 
     column = SORT_COLUMNS[query.sort_by]
     descending = query.sort_order is SortOrder.DESC
+    if column.nullable and descending and dialect == "postgresql":
+        return _split_page(selected, conditions, column, query.fetch_size, offset)
     key = column.desc() if descending else column.asc()
     if column.nullable:
         key = key.nulls_last()
     tie = c.id.desc() if descending else c.id.asc()
-    return (
-        (_select_of(tuple(columns)) if columns is not None else select(step_results))
-        .where(*conditions)
-        .order_by(key, tie)
-        .limit(query.fetch_size)
-        .offset(min(query.offset, _MAX_OFFSET))
+    return selected.where(*conditions).order_by(key, tie).limit(query.fetch_size).offset(offset)
+
+
+def _split_page(
+    selected: Select[Any],
+    conditions: list[ColumnElement[bool]],
+    column: Column[Any],
+    fetch_size: int,
+    offset: int,
+) -> Select[Any]:
+    """A page sorted by a nullable ``column`` descending, NULLs last, on PostgreSQL.
+
+    PostgreSQL's indexes keep NULLs after every value, so reading ``(flow_id, column,
+    id)`` backwards yields the NULLs first: ``DESC NULLS LAST`` matches no index order,
+    and the store would sort every row of the flow to find one page. The same list is
+    the values in index order followed by the NULLs in index order (as
+    ``store.keyset`` reads cursor pages): each stretch is one index range read up to
+    ``offset + fetch_size`` ids, the union of the two is cut to the page, and only the
+    page's rows are fetched whole.
+    """
+    c = step_results.c
+    depth = min(offset + fetch_size, _MAX_OFFSET)
+    stretches = [
+        select(c.id, column.label("sort_key"))
+        .where(*conditions, stretch)
+        .order_by(column.desc(), c.id.desc())
+        .limit(depth)
+        for stretch in (column.is_not(None), column.is_(None))
+    ]
+    both = union_all(*(select(branch.subquery()) for branch in stretches)).subquery()
+    in_order = (both.c.sort_key.desc().nulls_last(), both.c.id.desc())
+    page = select(both).order_by(*in_order).limit(fetch_size).offset(offset).subquery("page")
+    return selected.join_from(step_results, page, page.c.id == c.id).order_by(
+        page.c.sort_key.desc().nulls_last(), page.c.id.desc()
     )
 
 
@@ -137,7 +172,8 @@ async def fetch_page(
     A non-empty page proves the flow exists, so the flow is looked up only when
     the page comes back empty.
     """
-    result = await _execute(connection, page_statement(query, organization_id))
+    statement = page_statement(query, organization_id, dialect=connection.dialect.name)
+    result = await _execute(connection, statement)
     rows = result.mappings().all()
     if not rows and not await flow_exists(
         connection, query.flow_id, organization_id=organization_id
@@ -163,7 +199,9 @@ async def fetch_json_page(
     ``records.step_result_json`` makes of the typed row, at a fraction of the cost.
     """
     codec = json_rows.codec_for(connection.dialect)
-    statement = page_statement(query, organization_id, columns=codec.columns)
+    statement = page_statement(
+        query, organization_id, columns=codec.columns, dialect=connection.dialect.name
+    )
     rows = (await _execute(connection, statement)).all()
     if not rows and not await flow_exists(
         connection, query.flow_id, organization_id=organization_id
