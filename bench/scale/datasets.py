@@ -26,7 +26,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
@@ -111,7 +111,7 @@ async def sqlite_dataset(rows: int, seed: int) -> Dataset:
     store = sqlite_store(path)
     cached = _read_manifest(_manifest_path("sqlite", rows, seed))
     if cached is not None and path.exists() and await _holds(store, rows):
-        return Dataset(store, cached, reused=True)
+        return Dataset(store, await _migrated(store, cached), reused=True)
     _remove_sqlite(path)
     return Dataset(store, await _build(store, rows, seed, str(path)), reused=False)
 
@@ -131,7 +131,7 @@ async def postgres_dataset(server_url: str, rows: int, seed: int) -> Dataset:
         and await postgres_database_exists(server_url, database)
         and await _holds(store, rows)
     ):
-        return Dataset(store, cached, reused=True)
+        return Dataset(store, await _migrated(store, cached), reused=True)
     await recreate_postgres_database(server_url, database)
     return Dataset(store, await _build(store, rows, seed, database), reused=False)
 
@@ -294,6 +294,21 @@ async def _flow_sizes(engine: AsyncEngine) -> dict[str, int]:
             text("SELECT flow_id, count(*) FROM step_results GROUP BY flow_id ORDER BY 2 DESC")
         )
         return {str(flow): int(count) for flow, count in result}
+
+
+async def _migrated(store: Store, cached: Manifest) -> Manifest:
+    """The manifest of a reused store, with the schema revision it was migrated to."""
+    engine = store.engine()
+    try:
+        revision = await _revision(engine)
+    finally:
+        await engine.dispose()
+    if revision == cached.schema_revision:
+        return cached
+    manifest = replace(cached, schema_revision=revision)
+    path = _manifest_path(store.kind, manifest.rows, manifest.seed)
+    path.write_text(json.dumps(asdict(manifest), indent=2) + "\n")
+    return manifest
 
 
 async def _revision(engine: AsyncEngine) -> str:

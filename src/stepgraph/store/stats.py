@@ -28,7 +28,19 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import CTE, BigInteger, ColumnElement, Select, case, func, select, type_coerce
+from sqlalchemy import (
+    ARRAY,
+    CTE,
+    BigInteger,
+    ColumnElement,
+    Float,
+    Select,
+    case,
+    func,
+    select,
+    type_coerce,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -125,21 +137,47 @@ async def fetch_step_stats(
 def stats_statement(
     selection: StepResultFilter, organization_id: str | None, *, dialect: str, by_step: bool
 ) -> Select[Any]:
-    """The SELECT of the measures: one row, or one row per step when ``by_step``."""
+    """The SELECT of the measures: one row, or one row per step when ``by_step``.
+
+    The rows are read from an index that holds every column a measure needs (see
+    ``tables.MEASURED_COLUMNS``), not from the table: a large flow's statistics cost one pass
+    over its index entries.
+    """
     selected = _selected(selection, organization_id, dialect=dialect, by_step=by_step)
     measures = _measure_columns(selected, dialect)
     if not by_step:
         return select(*measures).select_from(selected)
     s = selected.c
     # The step's name and order as its latest selected row (the first row of a default
-    # page of that step) has them: renames and reorders show up, ties cannot arise.
-    latest = s.recency == 1
-    step_name = func.max(case((latest, s.step_name))).label("step_name")
-    step_order = func.max(case((latest, s.step_order))).label("step_order")
-    return (
-        select(s.step_id, step_name, step_order, *measures)
+    # page of that step) has them: renames and reorders show up, ties cannot arise. That
+    # row is found per step by walking the (flow_id, step_id, created_at, id) index
+    # backwards, and only it is read from the table.
+    latest_id = (
+        select(step_results.c.id)
+        .where(
+            *filter_conditions(selection, organization_id),
+            step_results.c.step_id == s.step_id,
+        )
+        .order_by(step_results.c.created_at.desc(), step_results.c.id.desc())
+        .limit(1)
+        .correlate(selected)
+        .scalar_subquery()
+    )
+    grouped = (
+        select(s.step_id, latest_id.label("latest_id"), *measures)
         .group_by(s.step_id)
-        .order_by(step_order, s.step_id)
+        .subquery("grouped")
+    )
+    latest = step_results.alias("latest")
+    return (
+        select(
+            grouped.c.step_id,
+            latest.c.step_name,
+            latest.c.step_order,
+            *(grouped.c[measure.name] for measure in measures),
+        )
+        .join_from(grouped, latest, latest.c.id == grouped.c.latest_id)
+        .order_by(latest.c.step_order, grouped.c.step_id)
     )
 
 
@@ -158,11 +196,6 @@ def _selected(
         c.estimated_cost,
         c.duration_ms,
     ]
-    if by_step:
-        recency = func.row_number().over(
-            partition_by=partition, order_by=(c.created_at.desc(), c.id.desc())
-        )
-        columns += [c.step_name, c.step_order, recency.label("recency")]
     if dialect != "postgresql":
         # Known durations get ranks 1..n in ascending order; NULLs rank after them.
         rank = func.row_number().over(
@@ -201,23 +234,26 @@ def _measure_columns(selected: CTE, dialect: str) -> list[ColumnElement[Any]]:
         func.max(s.duration_ms).label("duration_max"),
         func.sum(s.duration_ms).label("duration_sum"),
     ]
-    columns += [
-        _percentile(selected, percent, dialect).label(f"p{percent}") for percent in PERCENTILES
-    ]
+    if dialect == "postgresql":
+        # One ordered-set aggregate for every percentile: the durations are sorted once
+        # per level rather than once per percentile.
+        fractions = postgresql.array([percent / 100 for percent in PERCENTILES])
+        percentiles = func.percentile_cont(fractions).within_group(s.duration_ms)
+        columns.append(type_coerce(percentiles, ARRAY(Float)).label("percentiles"))
+    else:
+        columns += [_percentile(selected, percent).label(f"p{percent}") for percent in PERCENTILES]
     return columns
 
 
-def _percentile(selected: CTE, percent: int, dialect: str) -> ColumnElement[Any]:
-    """``percentile_cont(percent / 100)`` of the durations.
+def _percentile(selected: CTE, percent: int) -> ColumnElement[Any]:
+    """``percentile_cont(percent / 100)`` of the durations, where the store has no such aggregate.
 
-    PostgreSQL: the aggregate itself (a float). Elsewhere: in hundredths of a millisecond
-    (an exact integer). With n known durations v1 <= ... <= vn, the percentile sits at
-    rank 1 + p(n - 1); in hundredths of a rank that is 100 + percent * (n - 1). The rank
-    below gets weight (100 - fraction), the rank above weight fraction.
+    In hundredths of a millisecond (an exact integer). With n known durations
+    v1 <= ... <= vn, the percentile sits at rank 1 + p(n - 1); in hundredths of a rank
+    that is 100 + percent * (n - 1). The rank below gets weight (100 - fraction), the rank
+    above weight fraction.
     """
     s = selected.c
-    if dialect == "postgresql":
-        return func.percentile_cont(percent / 100).within_group(s.duration_ms)
     position = percent * (s.durations_known - 1)
     below = position // 100 + 1
     fraction = position % 100
@@ -244,9 +280,7 @@ def _measures(row: RowMapping, dialect: str) -> Measures:
             minimum=row["duration_min"],
             maximum=row["duration_max"],
             mean=_rounded(Fraction(row["duration_sum"], durations)) if durations else None,
-            percentiles={
-                percent: _percentile_value(row[f"p{percent}"], dialect) for percent in PERCENTILES
-            },
+            percentiles=_percentiles(row, dialect),
         ),
     )
 
@@ -261,11 +295,18 @@ def _cost(row: RowMapping, dialect: str) -> Decimal | None:
     return Decimal(units).scaleb(-COST_SCALE)
 
 
-def _percentile_value(value: float | int | None, dialect: str) -> float | None:
-    if value is None:
-        return None
-    exact = Fraction(float(value)) if dialect == "postgresql" else Fraction(int(value), 100)
-    return _rounded(exact)
+def _percentiles(row: RowMapping, dialect: str) -> dict[int, float | None]:
+    if dialect == "postgresql":
+        # percentile_cont over no durations is NULL, not an array of NULLs.
+        values = row["percentiles"] or [None] * len(PERCENTILES)
+        return {
+            percent: None if value is None else _rounded(Fraction(value))
+            for percent, value in zip(PERCENTILES, values, strict=True)
+        }
+    return {
+        percent: None if row[f"p{percent}"] is None else _rounded(Fraction(row[f"p{percent}"], 100))
+        for percent in PERCENTILES
+    }
 
 
 def _rounded(value: Fraction) -> float:
