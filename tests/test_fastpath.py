@@ -31,6 +31,7 @@ from stepgraph.graphql.protocol import QueryLimits
 from stepgraph.graphql.schema import build_schema
 from stepgraph.graphql.view import GraphQLView, graphql_app
 from stepgraph.settings import Settings
+from stepgraph.store import direct
 from tests.conftest import insert
 from tests.factories import make_step_result
 
@@ -216,12 +217,14 @@ class Apps:
             statements.append(args[2])
 
         event.listen(Engine, "before_cursor_execute", record)
+        direct.statement_hooks.append(record_direct := lambda sql, _: statements.append(sql))
         try:
             headers = {"Authorization": f"Bearer {self.keys['reader']}"}
             body = {"query": query, "variables": variables}
             await self.served.post("/graphql", json=body, headers=headers)
         finally:
             event.remove(Engine, "before_cursor_execute", record)
+            direct.statement_hooks.remove(record_direct)
         return statements
 
     async def compare(

@@ -38,17 +38,21 @@ def error_response(
 
 async def list_step_results(request: Request) -> Response:
     """``GET /v1/flows/{flow_id}/step-results``."""
+    authenticator = request.state.authenticator
+    engine = request.state.engine
+    authorization = request.headers.get("authorization")
     try:
-        viewer = await request.state.authenticator.authenticate(
-            request.headers.get("authorization")
-        )
-        viewer.require(READ_STEP_RESULTS)
-        query = StepResultQuery.from_query_string(
-            request.path_params["flow_id"],
-            request.query_params.multi_items(),
-            request.state.limits,
-        )
-        async with request.state.engine.connect() as connection:
+        lend = authenticator.lends_connection(engine, authorization)
+        viewer = None if lend else await authenticator.authenticate(authorization)
+        async with engine.connect() as connection:
+            if viewer is None:
+                viewer = await authenticator.authenticate(authorization, connection=connection)
+            viewer.require(READ_STEP_RESULTS)
+            query = StepResultQuery.from_query_string(
+                request.path_params["flow_id"],
+                request.query_params.multi_items(),
+                request.state.limits,
+            )
             page = await reads.fetch_json_page(
                 connection, query, organization_id=viewer.organization_id
             )

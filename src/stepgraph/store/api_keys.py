@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from stepgraph.store.direct import DirectRead
 from stepgraph.store.tables import api_keys
 from stepgraph.store.types import IDENTIFIER_LENGTH
 
@@ -43,10 +45,18 @@ async def insert_api_key(
     )
 
 
-async def find_api_key(connection: AsyncConnection, key_id: str) -> RowMapping | None:
+# Every request with an API key looks its key up: one trip to the store (store.direct).
+_FIND_API_KEY = DirectRead(
+    select(api_keys).where(api_keys.c.id == bindparam("key_id", type_=api_keys.c.id.type)),
+    ["key_id"],
+)
+_API_KEY_COLUMNS = tuple(api_keys.c.keys())
+
+
+async def find_api_key(connection: AsyncConnection, key_id: str) -> Mapping[str, Any] | None:
     """One key by id, revoked or not."""
-    result = await connection.execute(select(api_keys).where(api_keys.c.id == key_id))
-    return result.mappings().first()
+    rows = await _FIND_API_KEY.all(connection, {"key_id": key_id})
+    return dict(zip(_API_KEY_COLUMNS, rows[0], strict=True)) if rows else None
 
 
 async def list_api_keys(

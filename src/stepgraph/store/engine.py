@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import weakref
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from stepgraph.settings import Settings
 
@@ -80,12 +82,36 @@ def _refuse_nul_characters(
                 raise UnstorableText
 
 
+# The statement timeout of each SQLite engine that has one, in seconds.
+_SQLITE_TIMEOUTS: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def interrupt_timer(connection: AsyncConnection) -> Iterator[None]:
+    """Interrupt a SQLite statement run on ``connection``'s driver directly, past the timeout.
+
+    For statements that do not go through SQLAlchemy's execution (``store.direct``);
+    the engine's listeners time everything else. Does nothing without a timeout.
+    """
+    seconds = _SQLITE_TIMEOUTS.get(connection.sync_engine)
+    if seconds is None:
+        yield
+        return
+    raw = connection.sync_connection.connection.driver_connection._conn  # type: ignore[union-attr]
+    timer = asyncio.get_running_loop().call_later(seconds, raw.interrupt)
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 def _interrupt_after(engine: AsyncEngine, seconds: float) -> None:
     """SQLite has no statement timeout: interrupt the connection when a statement overruns.
 
     ``sqlite3.Connection.interrupt`` is the one call meant to come from another
     thread; the timer lives on the event loop that awaits the statement.
     """
+    _SQLITE_TIMEOUTS[engine.sync_engine] = seconds
 
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
     def start(

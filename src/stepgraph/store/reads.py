@@ -7,7 +7,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Select, func, literal, select, union_all
+from sqlalchemy import (
+    BindParameter,
+    Column,
+    ColumnElement,
+    Integer,
+    Select,
+    bindparam,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.engine import Result, RowMapping
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,6 +28,7 @@ from stepgraph.domain import SortField, SortOrder
 from stepgraph.errors import NotFound
 from stepgraph.query import StepResultFilter, StepResultQuery
 from stepgraph.store import json_rows
+from stepgraph.store.direct import DirectRead
 from stepgraph.store.engine import StatementTimeout, is_statement_timeout
 from stepgraph.store.tables import flows, step_results
 
@@ -59,37 +71,64 @@ def _scoped(statement: Select[Any], organization_id: str | None) -> Select[Any]:
     return statement.where(step_results.c.organization_id == organization_id)
 
 
+def filter_values(
+    query: StepResultFilter | StepResultQuery, organization_id: str | None = None
+) -> dict[str, Any]:
+    """The values :func:`filter_conditions` binds, by bind parameter name (filters given only)."""
+    values: dict[str, Any] = {"flow_id": query.flow_id}
+    if organization_id is not None:
+        values["organization_id"] = organization_id
+    if query.record_id is not None:
+        values["record_id"] = query.record_id
+    if query.batch_id is not None:
+        values["batch_id"] = query.batch_id
+    if query.status is not None:
+        values["status"] = query.status.value
+    if query.step_id is not None:
+        values["step_id"] = query.step_id
+    if query.created_from is not None:
+        values["created_from"] = query.created_from
+    if query.created_to is not None:
+        values["created_to"] = query.created_to
+    return values
+
+
 def filter_conditions(
     query: StepResultFilter | StepResultQuery, organization_id: str | None = None
 ) -> list[ColumnElement[bool]]:
     """The WHERE clause shared by every read of one flow's step results (pages and stats).
 
     The contract's filters, scoped to the organization (to any organization when None).
+    Each value is a bind parameter named as in :func:`filter_values`, so statements of
+    the same filters differ in their values only.
     """
     c = step_results.c
-    conditions: list[ColumnElement[bool]] = [c.flow_id == query.flow_id]
+    values = filter_values(query, organization_id)
+
+    def bound(name: str, column: Column[Any]) -> BindParameter[Any]:
+        return bindparam(name, values[name], type_=column.type)
+
+    flow = bound("flow_id", c.flow_id)
+    conditions: list[ColumnElement[bool]] = [c.flow_id == flow]
     if organization_id is not None:
         # A flow belongs to one organization (writes enforce it), so the owner is checked
         # once, on `flows`, rather than on every row: counts and statistics can then be
         # answered from the (flow_id, ...) indexes without fetching each row.
-        owned = (
-            select(flows.c.id)
-            .where(flows.c.id == query.flow_id, flows.c.organization_id == organization_id)
-            .scalar_subquery()
-        )
-        conditions = [c.flow_id == owned]
+        owner = bound("organization_id", flows.c.organization_id)
+        owned = select(flows.c.id).where(flows.c.id == flow, flows.c.organization_id == owner)
+        conditions = [c.flow_id == owned.scalar_subquery()]
     if query.record_id is not None:
-        conditions.append(c.record_id == query.record_id)
+        conditions.append(c.record_id == bound("record_id", c.record_id))
     if query.batch_id is not None:
-        conditions.append(c.batch_execution_id == query.batch_id)
+        conditions.append(c.batch_execution_id == bound("batch_id", c.batch_execution_id))
     if query.status is not None:
-        conditions.append(c.status == query.status.value)
+        conditions.append(c.status == bound("status", c.status))
     if query.step_id is not None:
-        conditions.append(c.step_id == query.step_id)
+        conditions.append(c.step_id == bound("step_id", c.step_id))
     if query.created_from is not None:
-        conditions.append(c.created_at >= query.created_from)
+        conditions.append(c.created_at >= bound("created_from", c.created_at))
     if query.created_to is not None:
-        conditions.append(c.created_at < query.created_to)
+        conditions.append(c.created_at < bound("created_to", c.created_at))
     return conditions
 
 
@@ -120,13 +159,27 @@ def page_statement(
 
     column = SORT_COLUMNS[query.sort_by]
     descending = query.sort_order is SortOrder.DESC
-    if column.nullable and descending and dialect == "postgresql":
+    if _splits(query, dialect):
         return _split_page(selected, conditions, column, query.fetch_size, offset)
     key = column.desc() if descending else column.asc()
     if column.nullable:
         key = key.nulls_last()
     tie = c.id.desc() if descending else c.id.asc()
-    return selected.where(*conditions).order_by(key, tie).limit(query.fetch_size).offset(offset)
+    return (
+        selected.where(*conditions)
+        .order_by(key, tie)
+        .limit(bindparam("fetch_size", query.fetch_size, type_=Integer))
+        .offset(bindparam("page_offset", offset, type_=Integer))
+    )
+
+
+def _splits(query: StepResultQuery, dialect: str) -> bool:
+    """Whether the page is read as values then NULLs (:func:`_split_page`)."""
+    return (
+        dialect == "postgresql"
+        and query.sort_order is SortOrder.DESC
+        and bool(SORT_COLUMNS[query.sort_by].nullable)
+    )
 
 
 def _split_page(
@@ -196,13 +249,22 @@ async def fetch_json_page(
     """The page of :func:`fetch_page`, rendered as it is sent (see ``store.json_rows``).
 
     Same SELECT, same :class:`NotFound`; each value is exactly what
-    ``records.step_result_json`` makes of the typed row, at a fraction of the cost.
+    ``records.step_result_json`` makes of the typed row, at a fraction of the cost. The
+    SELECT is compiled once per kind of page and run as a :class:`~direct.DirectRead`.
     """
     codec = json_rows.codec_for(connection.dialect)
-    statement = page_statement(
-        query, organization_id, columns=codec.columns, dialect=connection.dialect.name
-    )
-    rows = (await _execute(connection, statement)).all()
+    dialect = connection.dialect.name
+    rows: Sequence[Sequence[Any]]
+    if _splits(query, dialect):
+        # Its shape depends on the offset: built for each page.
+        statement = page_statement(query, organization_id, columns=codec.columns, dialect=dialect)
+        rows = (await _execute(connection, statement)).all()
+    else:
+        values = filter_values(query, organization_id)
+        values["fetch_size"] = query.fetch_size
+        values["page_offset"] = min(query.offset, _MAX_OFFSET)
+        read = _page_read(query, organization_id, codec.columns, dialect)
+        rows = await read.all(connection, values)
     if not rows and not await flow_exists(
         connection, query.flow_id, organization_id=organization_id
     ):
@@ -211,6 +273,26 @@ async def fetch_json_page(
     return JsonPage(
         rows=[render(row) for row in rows[: query.limit]], has_more=len(rows) > query.limit
     )
+
+
+# Compiled page reads, by everything that shapes the SQL: the sort, which filters are
+# given, the selected columns and the store. 14 sorts x 2^7 filter combinations at most.
+_PAGE_READS: dict[tuple[Any, ...], DirectRead] = {}
+
+
+def _page_read(
+    query: StepResultQuery,
+    organization_id: str | None,
+    columns: tuple[ColumnElement[Any], ...],
+    dialect: str,
+) -> DirectRead:
+    names = (*filter_values(query, organization_id), "fetch_size", "page_offset")
+    shape = (query.sort_by, query.sort_order, names, columns, dialect)
+    read = _PAGE_READS.get(shape)
+    if read is None:
+        statement = page_statement(query, organization_id, columns=columns, dialect=dialect)
+        read = _PAGE_READS[shape] = DirectRead(statement, names)
+    return read
 
 
 async def count_matching(
