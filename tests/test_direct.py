@@ -77,6 +77,12 @@ async def test_every_named_value_is_required(engine: AsyncEngine) -> None:
             await read.all(connection, {"flow_id": "f", "since": None, "extra": 1})
 
 
+def test_expanding_parameters_are_refused() -> None:
+    statement = select(c.id).where(c.id.in_(bindparam("ids", expanding=True)))
+    with pytest.raises(ValueError, match="expanding"):
+        DirectRead(statement, ["ids"])
+
+
 async def test_values_fixed_in_the_statement_are_kept(engine: AsyncEngine) -> None:
     await insert(engine, [make_step_result(id="sr_1", flowId="flow_1", durationMs=7)])
     statement = select(c.id, (c.duration_ms * 3).label("tripled")).where(

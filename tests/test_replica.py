@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stepgraph.settings import Settings
@@ -48,3 +51,21 @@ def test_pool_and_replica_settings_are_read_from_the_environment() -> None:
     assert (settings.pool_size, settings.pool_max_overflow) == (20, 0)
     assert settings.replica_database_url == "postgresql+asyncpg://reader@replica/db"
     assert settings.extra == {}
+
+
+async def test_sqlite_keeps_every_connection_it_opens(tmp_path: Path) -> None:
+    # Under load a pool that closes its overflow connections opens new ones at once: on
+    # SQLite each is a new thread with its PRAGMAs. The bound stays size + overflow.
+    engine = create_engine(Settings(data_dir=tmp_path, pool_size=2, pool_max_overflow=3))
+    try:
+        async with AsyncExitStack() as stack:
+            for _ in range(5):
+                await stack.enter_async_context(engine.connect())
+        assert engine.pool.checkedin() == 5  # type: ignore[attr-defined]
+        async with AsyncExitStack() as stack:
+            for _ in range(5):
+                await stack.enter_async_context(engine.connect())
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(engine.connect().start(), timeout=0.5)
+    finally:
+        await engine.dispose()

@@ -17,6 +17,7 @@ call gives their values by name. Any other bound value is part of the statement.
 
 from __future__ import annotations
 
+import sqlite3
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,6 +56,9 @@ class DirectRead:
     """One SELECT whose named bind parameters are given at each call."""
 
     def __init__(self, statement: Select[Any], names: Sequence[str]) -> None:
+        if any(bind.expanding for bind in statement.compile().binds.values()):
+            # Their placeholders are rendered for each call's values: not one SQL string.
+            raise ValueError("a DirectRead cannot take expanding (IN) parameters")
         self.statement = statement
         self.names = frozenset(names)
         self._compiled: weakref.WeakKeyDictionary[Dialect, _Compiled] = weakref.WeakKeyDictionary()
@@ -62,7 +66,7 @@ class DirectRead:
     async def all(
         self, connection: AsyncConnection, values: Mapping[str, Any]
     ) -> list[Sequence[Any]]:
-        """Every row, as tuples of the columns' Python values (as SQLAlchemy gives them).
+        """Every row, as sequences of the columns' Python values (as SQLAlchemy gives them).
 
         Raises :class:`StatementTimeout` when the store cancels the statement for
         overrunning the timeout, and :class:`UnstorableText` for a NUL character.
@@ -90,7 +94,7 @@ class DirectRead:
         with interrupt_timer(connection):
             try:
                 rows = await driver.execute_fetchall(compiled.sql, parameters)
-            except Exception as exc:
+            except sqlite3.Error as exc:
                 if is_statement_timeout(exc):
                     raise StatementTimeout from exc
                 raise

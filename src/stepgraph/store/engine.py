@@ -41,7 +41,14 @@ def create_engine(
     sqlite_file = _sqlite_file(url)
     if sqlite_file is not None:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # Opening a SQLite connection costs a thread (aiosqlite's) and its PRAGMAs, while
+        # keeping one costs little: every connection opened is kept, up to the same bound.
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": 30},
+            pool_size=settings.pool_size + settings.pool_max_overflow,
+            max_overflow=0,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         if statement_timeout_ms is not None:
             _interrupt_after(engine, statement_timeout_ms / 1000)

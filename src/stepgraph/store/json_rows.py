@@ -123,11 +123,22 @@ def _sqlite_codec(dialect: Dialect) -> JsonRowCodec:
             typed = _typed_processor(name, dialect)
             convert = _stored_instant(typed) if name in _INSTANTS else _stored_json(typed)
             conversions.append((index, convert))
+        elif name == _COST:
+            # The stored integer, converted and rendered in one step (no row pass between).
+            columns.append(type_coerce(column, NullType()).label(name))
+            conversions.append((index, _stored_cost(_typed_processor(name, dialect))))
         else:
             columns.append(column)
-            if name == _COST:
-                conversions.append((index, format_cost))
     return JsonRowCodec(tuple(columns), _renderer(conversions))
+
+
+def _stored_cost(typed: Render) -> Render:
+    """A cost from its stored form: exactly ``format_cost`` of what SQLAlchemy reads."""
+
+    def convert(stored: Any) -> str:
+        return format_cost(typed(stored))
+
+    return convert
 
 
 def _typed_codec() -> JsonRowCodec:

@@ -276,8 +276,11 @@ async def fetch_json_page(
 
 
 # Compiled page reads, by everything that shapes the SQL: the sort, which filters are
-# given, the selected columns and the store. 14 sorts x 2^7 filter combinations at most.
+# given, the selected columns and the store: 14 sorts x 2^7 filter combinations per
+# engine at most, and far fewer in practice. Emptied when full (many engines in one
+# process, as in tests), so it stays bounded.
 _PAGE_READS: dict[tuple[Any, ...], DirectRead] = {}
+_PAGE_READS_MAX = 2048
 
 
 def _page_read(
@@ -290,6 +293,8 @@ def _page_read(
     shape = (query.sort_by, query.sort_order, names, columns, dialect)
     read = _PAGE_READS.get(shape)
     if read is None:
+        if len(_PAGE_READS) >= _PAGE_READS_MAX:
+            _PAGE_READS.clear()
         statement = page_statement(query, organization_id, columns=columns, dialect=dialect)
         read = _PAGE_READS[shape] = DirectRead(statement, names)
     return read
