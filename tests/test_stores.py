@@ -20,7 +20,7 @@ from sqlalchemy import Connection, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stepgraph.domain import SortField, SortOrder
-from stepgraph.query import StepResultQuery
+from stepgraph.query import PageLimits, StepResultQuery
 from stepgraph.records import parse_step_result, step_result_json
 from stepgraph.settings import Settings
 from stepgraph.store import migrate, reads
@@ -324,3 +324,45 @@ async def _page(engine: AsyncEngine, **arguments: Any) -> list[dict[str, Any]]:
     async with engine.connect() as connection:
         page = await reads.fetch_page(connection, query)
     return [step_result_json(row) for row in page.rows]
+
+
+ON_POSTGRES = pytest.mark.parametrize(
+    "store_kind", [pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)]
+)
+
+
+def _sorted_scans(plan: dict[str, Any], under_sort: bool = False) -> list[str]:
+    """Scans of step_results whose rows all reach a Sort (no Limit in between)."""
+    kind = plan["Node Type"]
+    found = [kind] if under_sort and plan.get("Relation Name") == "step_results" else []
+    below = (under_sort or kind in ("Sort", "Incremental Sort")) and kind != "Limit"
+    for child in plan.get("Plans", ()):
+        found += _sorted_scans(child, below)
+    return found
+
+
+@ON_POSTGRES
+@pytest.mark.parametrize("sort_by", [SortField.TOTAL_TOKENS, SortField.STARTED_AT])
+async def test_postgres_reads_descending_nullable_pages_in_index_order(
+    engine: AsyncEngine, sort_by: SortField
+) -> None:
+    # DESC NULLS LAST matches no index order on PostgreSQL; as one ORDER BY the store sorts
+    # every row of the flow for one page. Read as values then NULLs, only pages are sorted.
+    rows = [make_step_result(id=f"sr_{i:03}", flowId="flow_1") for i in range(60)]
+    await insert(engine, rows)
+    query = StepResultQuery.build(
+        flow_id="flow_1",
+        limits=PageLimits(),
+        sort_by=sort_by,
+        sort_order=SortOrder.DESC,
+        limit=5,
+        offset=10,
+    )
+    statement = reads.page_statement(query, dialect="postgresql")
+    sql = statement.compile(engine.sync_engine, compile_kwargs={"literal_binds": True})
+    async with engine.connect() as connection:
+        await connection.exec_driver_sql("SET enable_seqscan = off")
+        plan = (await connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}")).scalar_one()
+        page = await reads.fetch_page(connection, query, organization_id=None)
+    assert _sorted_scans(plan[0]["Plan"]) == [], plan
+    assert len(page.rows) == 5

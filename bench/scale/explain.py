@@ -45,7 +45,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bench.scale.common import HERE, say
 from bench.scale.datasets import Dataset
 from stepgraph.domain import SortField, SortOrder, StepStatus
-from stepgraph.query import StepResultCursorQuery, StepResultFilter, StepResultQuery
+from stepgraph.query import (
+    StepResultCursorQuery,
+    StepResultFilter,
+    StepResultQuery,
+    filter_fields,
+)
 from stepgraph.store import keyset, reads, stats
 
 PAGE = 25
@@ -115,13 +120,7 @@ async def _filters(connection: AsyncConnection, flow_id: str) -> dict[str, StepR
 
 def _page_query(selection: StepResultFilter, sort: SortField, order: SortOrder) -> StepResultQuery:
     return StepResultQuery(
-        flow_id=selection.flow_id,
-        record_id=selection.record_id,
-        batch_id=selection.batch_id,
-        status=selection.status,
-        step_id=selection.step_id,
-        created_from=selection.created_from,
-        created_to=selection.created_to,
+        **filter_fields(selection),
         sort_by=sort,
         sort_order=order,
         limit=PAGE,

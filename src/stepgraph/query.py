@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from stepgraph.cursors import MalformedCursor, Position, decode_cursor, encode_cursor, fingerprint
 from stepgraph.domain import SortField, SortOrder, StepStatus
@@ -94,6 +94,11 @@ class StepResultFilter:
         )
 
 
+def filter_fields(selection: StepResultFilter) -> dict[str, Any]:
+    """The filters of ``selection`` by field name, as :class:`StepResultQuery` takes them too."""
+    return {field.name: getattr(selection, field.name) for field in fields(StepResultFilter)}
+
+
 @dataclass(frozen=True, slots=True)
 class StepResultQuery:
     """One page of one flow's step results: filters, sort and offset window."""
@@ -150,13 +155,7 @@ class StepResultQuery:
         if offset < 0:
             raise InvalidArgument("offset", f"`offset` must be 0 or more, got {offset}")
         return cls(
-            flow_id=selection.flow_id,
-            record_id=selection.record_id,
-            batch_id=selection.batch_id,
-            status=selection.status,
-            step_id=selection.step_id,
-            created_from=selection.created_from,
-            created_to=selection.created_to,
+            **filter_fields(selection),
             sort_by=sort_by or SortField.CREATED_AT,
             sort_order=sort_order or SortOrder.DESC,
             limit=limit,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
 from stepgraph.graphql.enums import SortOrder, StepResultSort, StepStatus
-from stepgraph.query import PageLimits, StepResultCursorQuery, StepResultQuery
+from stepgraph.query import PageLimits, StepResultCursorQuery, StepResultFilter, StepResultQuery
 
 _T = TypeVar("_T")
 
@@ -131,12 +131,7 @@ def build_query(
     return StepResultQuery.build(
         flow_id=flow_id,
         limits=limits,
-        record_id=_given(record_id),
-        batch_id=_given(batch_id),
-        status=status.to_domain() if status else None,
-        step_id=_given(step_id),
-        created_from=_given(from_),
-        created_to=_given(to),
+        **_filters(record_id, batch_id, status, step_id, from_, to),
         sort_by=sort_by.to_domain() if sort_by else None,
         sort_order=sort_order.to_domain() if sort_order else None,
         limit=_given(limit),
@@ -165,12 +160,7 @@ def build_cursor_query(
     return StepResultCursorQuery.build(
         flow_id=flow_id,
         limits=limits,
-        record_id=_given(record_id),
-        batch_id=_given(batch_id),
-        status=status.to_domain() if status else None,
-        step_id=_given(step_id),
-        created_from=_given(from_),
-        created_to=_given(to),
+        **_filters(record_id, batch_id, status, step_id, from_, to),
         sort_by=sort_by.to_domain() if sort_by else None,
         sort_order=sort_order.to_domain() if sort_order else None,
         first=_given(first),
@@ -178,6 +168,41 @@ def build_cursor_query(
         last=_given(last),
         before=_given(before),
     )
+
+
+def build_filter(
+    *,
+    flow_id: str,
+    record_id: str | None,
+    batch_id: str | None,
+    status: StepStatus | None,
+    step_id: str | None,
+    from_: datetime | None,
+    to: datetime | None,
+) -> StepResultFilter:
+    """Translate the filter arguments (omitted ones arrive as ``UNSET``) into the filter."""
+    return StepResultFilter.build(
+        flow_id=flow_id, **_filters(record_id, batch_id, status, step_id, from_, to)
+    )
+
+
+def _filters(
+    record_id: str | None,
+    batch_id: str | None,
+    status: StepStatus | None,
+    step_id: str | None,
+    from_: datetime | None,
+    to: datetime | None,
+) -> dict[str, Any]:
+    """The contract's filters as every query object's ``build`` takes them."""
+    return {
+        "record_id": _given(record_id),
+        "batch_id": _given(batch_id),
+        "status": status.to_domain() if status else None,
+        "step_id": _given(step_id),
+        "created_from": _given(from_),
+        "created_to": _given(to),
+    }
 
 
 def _given(value: _T | None) -> _T | None:

@@ -12,27 +12,7 @@ from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from stepgraph.graphql.arguments import (
-    AfterArg,
-    BatchIdArg,
-    BeforeArg,
-    FirstArg,
-    FlowIdArg,
-    FromArg,
-    LastArg,
-    LimitArg,
-    OffsetArg,
-    RecordIdArg,
-    SortByArg,
-    SortOrderArg,
-    StatusArg,
-    StepIdArg,
-    ToArg,
-    build_cursor_query,
-    build_query,
-)
 from stepgraph.graphql.auth import RequireViewer
-from stepgraph.graphql.connections import StepResultCursorConnection
 from stepgraph.graphql.context import Context
 from stepgraph.graphql.documents import (
     DEFAULT_MAX_DOCUMENTS,
@@ -40,23 +20,18 @@ from stepgraph.graphql.documents import (
     DocumentCacheExtension,
 )
 from stepgraph.graphql.entities import representation_problem
-from stepgraph.graphql.enums import SortOrder, StepResultSort
 from stepgraph.graphql.errors import ErrorCodes, is_unexpected
 from stepgraph.graphql.protocol import OperationSelection, QueryLimits, limit_extensions
 from stepgraph.graphql.scalars import SCALAR_OVERRIDES
 from stepgraph.graphql.stats import (
     STATS_SCALARS,
-    StatsFlowIdArg,
-    StepResultStats,
-    build_filter,
-    load_stats,
 )
 from stepgraph.graphql.types import (
     Flow,
     StepResult,
-    StepResultConnection,
-    load_cursor_page,
-    load_page,
+    resolve_step_result_stats,
+    resolve_step_results,
+    resolve_step_results_connection,
 )
 from stepgraph.query import InvalidArgument, identifier
 
@@ -65,117 +40,33 @@ logger = logging.getLogger("stepgraph.graphql")
 
 @strawberry.type(description="Read step results of flow runs.")
 class Query:
-    @strawberry.field(
+    step_results = strawberry.field(
+        resolver=resolve_step_results,
         description=(
             "Step results of one flow, filtered, sorted and paged exactly like "
             "`GET /v1/flows/{id}/step-results`. Null with a NOT_FOUND error when the flow "
             "does not exist; BAD_USER_INPUT (naming the argument) for an invalid argument."
-        )
+        ),
     )
-    async def step_results(
-        self,
-        info: strawberry.Info[Context, None],
-        flow_id: FlowIdArg,
-        record_id: RecordIdArg = strawberry.UNSET,
-        batch_id: BatchIdArg = strawberry.UNSET,
-        status: StatusArg = strawberry.UNSET,
-        step_id: StepIdArg = strawberry.UNSET,
-        from_: FromArg = strawberry.UNSET,
-        to: ToArg = strawberry.UNSET,
-        sort_by: SortByArg = StepResultSort.CREATED_AT,
-        sort_order: SortOrderArg = SortOrder.DESC,
-        limit: LimitArg = strawberry.UNSET,
-        offset: OffsetArg = 0,
-    ) -> StepResultConnection | None:
-        query = build_query(
-            flow_id=str(flow_id),
-            limits=info.context.limits,
-            record_id=record_id,
-            batch_id=batch_id,
-            status=status,
-            step_id=step_id,
-            from_=from_,
-            to=to,
-            sort_by=sort_by,
-            sort_order=sort_order,
-            limit=limit,
-            offset=offset,
-        )
-        return await load_page(info, query)
-
-    @strawberry.field(
+    step_results_connection = strawberry.field(
+        resolver=resolve_step_results_connection,
         description=(
             "Step results of one flow as a Relay cursor connection: the filters and sort of "
             "`stepResults`, paged by `first`/`after` or `last`/`before` in constant time "
             "however deep, for infinite scroll. Null with a NOT_FOUND error when the flow "
             "does not exist; BAD_USER_INPUT (naming the argument) for an invalid argument or "
             "a cursor of another list."
-        )
+        ),
     )
-    async def step_results_connection(
-        self,
-        info: strawberry.Info[Context, None],
-        flow_id: FlowIdArg,
-        record_id: RecordIdArg = strawberry.UNSET,
-        batch_id: BatchIdArg = strawberry.UNSET,
-        status: StatusArg = strawberry.UNSET,
-        step_id: StepIdArg = strawberry.UNSET,
-        from_: FromArg = strawberry.UNSET,
-        to: ToArg = strawberry.UNSET,
-        sort_by: SortByArg = StepResultSort.CREATED_AT,
-        sort_order: SortOrderArg = SortOrder.DESC,
-        first: FirstArg = strawberry.UNSET,
-        after: AfterArg = strawberry.UNSET,
-        last: LastArg = strawberry.UNSET,
-        before: BeforeArg = strawberry.UNSET,
-    ) -> StepResultCursorConnection | None:
-        query = build_cursor_query(
-            flow_id=str(flow_id),
-            limits=info.context.limits,
-            record_id=record_id,
-            batch_id=batch_id,
-            status=status,
-            step_id=step_id,
-            from_=from_,
-            to=to,
-            sort_by=sort_by,
-            sort_order=sort_order,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-        )
-        return await load_cursor_page(info, query)
-
-    @strawberry.field(
+    step_result_stats = strawberry.field(
+        resolver=resolve_step_result_stats,
         description=(
             "Counts, token and cost sums and duration percentiles over the step results of "
             "one flow that the filters select (the filters of `stepResults`). Null with a "
             "NOT_FOUND error when the flow does not exist; BAD_USER_INPUT (naming the "
             "argument) for an invalid argument."
-        )
+        ),
     )
-    async def step_result_stats(
-        self,
-        info: strawberry.Info[Context, None],
-        flow_id: StatsFlowIdArg,
-        record_id: RecordIdArg = strawberry.UNSET,
-        batch_id: BatchIdArg = strawberry.UNSET,
-        status: StatusArg = strawberry.UNSET,
-        step_id: StepIdArg = strawberry.UNSET,
-        from_: FromArg = strawberry.UNSET,
-        to: ToArg = strawberry.UNSET,
-    ) -> StepResultStats | None:
-        selection = build_filter(
-            flow_id=str(flow_id),
-            record_id=record_id,
-            batch_id=batch_id,
-            status=status,
-            step_id=step_id,
-            from_=from_,
-            to=to,
-        )
-        return await load_stats(info, selection)
 
     @strawberry.field(description="One step result by id; null when it does not exist.")
     async def step_result(

@@ -7,9 +7,8 @@ its own SELECT only when a client selects ``byStep``.
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, NewType, TypeVar
+from typing import Annotated, Any, NewType
 
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
@@ -19,8 +18,6 @@ from stepgraph.graphql.enums import StepStatus
 from stepgraph.query import StepResultFilter
 from stepgraph.store import stats
 from stepgraph.store.stats import Measures
-
-_T = TypeVar("_T")
 
 # Sums of tokens outgrow GraphQL's 32-bit Int on large flows (a million prompt steps
 # of 3,000 tokens each is past 2^31).
@@ -187,28 +184,6 @@ class StepResultStats(StepResultMeasures):
         ]
 
 
-def build_filter(
-    *,
-    flow_id: str,
-    record_id: str | None,
-    batch_id: str | None,
-    status: StepStatus | None,
-    step_id: str | None,
-    from_: datetime | None,
-    to: datetime | None,
-) -> StepResultFilter:
-    """Translate the filter arguments (omitted ones arrive as ``UNSET``) into the filter."""
-    return StepResultFilter.build(
-        flow_id=flow_id,
-        record_id=_given(record_id),
-        batch_id=_given(batch_id),
-        status=status.to_domain() if status else None,
-        step_id=_given(step_id),
-        created_from=_given(from_),
-        created_to=_given(to),
-    )
-
-
 async def load_stats(
     info: strawberry.Info[Context, None], selection: StepResultFilter
 ) -> StepResultStats:
@@ -219,7 +194,3 @@ async def load_stats(
             connection, selection, organization_id=context.organization_id
         )
     return StepResultStats(selection=selection, **_measured(measures))
-
-
-def _given(value: _T | None) -> _T | None:
-    return None if value is strawberry.UNSET else value

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -15,6 +16,7 @@ from stepgraph.graphql.arguments import (
     BatchIdArg,
     BeforeArg,
     FirstArg,
+    FlowIdArg,
     FromArg,
     LastArg,
     LimitArg,
@@ -26,6 +28,7 @@ from stepgraph.graphql.arguments import (
     StepIdArg,
     ToArg,
     build_cursor_query,
+    build_filter,
     build_query,
 )
 from stepgraph.graphql.connections import (
@@ -38,7 +41,7 @@ from stepgraph.graphql.connections import (
 from stepgraph.graphql.context import Context
 from stepgraph.graphql.enums import SortOrder, StepResultSort, StepStatus
 from stepgraph.graphql.fastpath import page_failure
-from stepgraph.graphql.stats import StepResultStats, build_filter, load_stats
+from stepgraph.graphql.stats import StatsFlowIdArg, StepResultStats, load_stats
 from stepgraph.query import StepResultCursorQuery, StepResultQuery
 from stepgraph.store import keyset, reads
 
@@ -131,117 +134,158 @@ async def load_cursor_page(
 # `Flow` and `Flow.id` carry no description here on purpose. The owner describes them,
 # and composers report INCONSISTENT_DESCRIPTION when two subgraphs describe one element
 # differently; a subgraph without a description defers to the other.
+T = TypeVar("T")
+
+
+# Root fields that take a flow's id, and what `Flow` derives from them: the arguments of
+# the contract are written once, in these signatures.
+
+
+async def resolve_step_results(
+    root: Any,
+    info: strawberry.Info[Context, None],
+    flow_id: FlowIdArg,
+    record_id: RecordIdArg = strawberry.UNSET,
+    batch_id: BatchIdArg = strawberry.UNSET,
+    status: StatusArg = strawberry.UNSET,
+    step_id: StepIdArg = strawberry.UNSET,
+    from_: FromArg = strawberry.UNSET,
+    to: ToArg = strawberry.UNSET,
+    sort_by: SortByArg = StepResultSort.CREATED_AT,
+    sort_order: SortOrderArg = SortOrder.DESC,
+    limit: LimitArg = strawberry.UNSET,
+    offset: OffsetArg = 0,
+) -> StepResultConnection | None:
+    query = build_query(
+        flow_id=str(flow_id),
+        limits=info.context.limits,
+        record_id=record_id,
+        batch_id=batch_id,
+        status=status,
+        step_id=step_id,
+        from_=from_,
+        to=to,
+        sort_by=sort_by,
+        sort_order=sort_order,
+        limit=limit,
+        offset=offset,
+    )
+    return await load_page(info, query)
+
+
+async def resolve_step_results_connection(
+    root: Any,
+    info: strawberry.Info[Context, None],
+    flow_id: FlowIdArg,
+    record_id: RecordIdArg = strawberry.UNSET,
+    batch_id: BatchIdArg = strawberry.UNSET,
+    status: StatusArg = strawberry.UNSET,
+    step_id: StepIdArg = strawberry.UNSET,
+    from_: FromArg = strawberry.UNSET,
+    to: ToArg = strawberry.UNSET,
+    sort_by: SortByArg = StepResultSort.CREATED_AT,
+    sort_order: SortOrderArg = SortOrder.DESC,
+    first: FirstArg = strawberry.UNSET,
+    after: AfterArg = strawberry.UNSET,
+    last: LastArg = strawberry.UNSET,
+    before: BeforeArg = strawberry.UNSET,
+) -> StepResultCursorConnection | None:
+    query = build_cursor_query(
+        flow_id=str(flow_id),
+        limits=info.context.limits,
+        record_id=record_id,
+        batch_id=batch_id,
+        status=status,
+        step_id=step_id,
+        from_=from_,
+        to=to,
+        sort_by=sort_by,
+        sort_order=sort_order,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+    )
+    return await load_cursor_page(info, query)
+
+
+async def resolve_step_result_stats(
+    root: Any,
+    info: strawberry.Info[Context, None],
+    flow_id: StatsFlowIdArg,
+    record_id: RecordIdArg = strawberry.UNSET,
+    batch_id: BatchIdArg = strawberry.UNSET,
+    status: StatusArg = strawberry.UNSET,
+    step_id: StepIdArg = strawberry.UNSET,
+    from_: FromArg = strawberry.UNSET,
+    to: ToArg = strawberry.UNSET,
+) -> StepResultStats | None:
+    selection = build_filter(
+        flow_id=str(flow_id),
+        record_id=record_id,
+        batch_id=batch_id,
+        status=status,
+        step_id=step_id,
+        from_=from_,
+        to=to,
+    )
+    return await load_stats(info, selection)
+
+
+def of_this_flow(resolver: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """A root field's ``resolver`` as a field of ``Flow``, with the flow's own id as ``flowId``.
+
+    Strawberry reads a field's arguments from its resolver's signature: the derived one
+    declares every argument of ``resolver`` but ``flow_id``, with the same annotations
+    (so the same names, descriptions and defaults in the schema).
+    """
+    signature = inspect.signature(resolver)
+
+    async def resolve(root: Flow, **arguments: Any) -> T:
+        return await resolver(root, flow_id=root.id, **arguments)
+
+    resolve.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p for p in signature.parameters.values() if p.name != "flow_id"]
+    )
+    resolve.__annotations__ = {
+        name: annotation
+        for name, annotation in resolver.__annotations__.items()
+        if name != "flow_id"
+    }
+    resolve.__name__ = resolve.__qualname__ = resolver.__name__.removeprefix("resolve_")
+    return resolve
+
+
 @strawberry.federation.type(keys=["id"])
 class Flow:
     id: strawberry.ID
 
-    @strawberry.field(
+    step_results = strawberry.field(
+        resolver=of_this_flow(resolve_step_results),
         description=(
             "This flow's step results, filtered, sorted and paged exactly like "
             "`GET /v1/flows/{id}/step-results`. Null with a NOT_FOUND error when the flow "
             "does not exist."
-        )
+        ),
     )
-    async def step_results(
-        self,
-        info: strawberry.Info[Context, None],
-        record_id: RecordIdArg = strawberry.UNSET,
-        batch_id: BatchIdArg = strawberry.UNSET,
-        status: StatusArg = strawberry.UNSET,
-        step_id: StepIdArg = strawberry.UNSET,
-        from_: FromArg = strawberry.UNSET,
-        to: ToArg = strawberry.UNSET,
-        sort_by: SortByArg = StepResultSort.CREATED_AT,
-        sort_order: SortOrderArg = SortOrder.DESC,
-        limit: LimitArg = strawberry.UNSET,
-        offset: OffsetArg = 0,
-    ) -> StepResultConnection | None:
-        query = build_query(
-            flow_id=str(self.id),
-            limits=info.context.limits,
-            record_id=record_id,
-            batch_id=batch_id,
-            status=status,
-            step_id=step_id,
-            from_=from_,
-            to=to,
-            sort_by=sort_by,
-            sort_order=sort_order,
-            limit=limit,
-            offset=offset,
-        )
-        return await load_page(info, query)
-
-    @strawberry.field(
+    step_results_connection = strawberry.field(
+        resolver=of_this_flow(resolve_step_results_connection),
         description=(
             "This flow's step results as a Relay cursor connection: the filters and sort of "
             "`stepResults`, paged by `first`/`after` or `last`/`before` in constant time "
             "however deep. The same as `Query.stepResultsConnection`. Null with a NOT_FOUND "
             "error when the flow does not exist; BAD_USER_INPUT (naming the argument) for an "
             "invalid argument or a cursor of another list."
-        )
+        ),
     )
-    async def step_results_connection(
-        self,
-        info: strawberry.Info[Context, None],
-        record_id: RecordIdArg = strawberry.UNSET,
-        batch_id: BatchIdArg = strawberry.UNSET,
-        status: StatusArg = strawberry.UNSET,
-        step_id: StepIdArg = strawberry.UNSET,
-        from_: FromArg = strawberry.UNSET,
-        to: ToArg = strawberry.UNSET,
-        sort_by: SortByArg = StepResultSort.CREATED_AT,
-        sort_order: SortOrderArg = SortOrder.DESC,
-        first: FirstArg = strawberry.UNSET,
-        after: AfterArg = strawberry.UNSET,
-        last: LastArg = strawberry.UNSET,
-        before: BeforeArg = strawberry.UNSET,
-    ) -> StepResultCursorConnection | None:
-        query = build_cursor_query(
-            flow_id=str(self.id),
-            limits=info.context.limits,
-            record_id=record_id,
-            batch_id=batch_id,
-            status=status,
-            step_id=step_id,
-            from_=from_,
-            to=to,
-            sort_by=sort_by,
-            sort_order=sort_order,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-        )
-        return await load_cursor_page(info, query)
-
-    @strawberry.field(
+    stats = strawberry.field(
+        resolver=of_this_flow(resolve_step_result_stats),
         description=(
             "Counts, token and cost sums and duration percentiles over this flow's step "
             "results that the filters select; the same as `Query.stepResultStats`. Null with "
             "a NOT_FOUND error when the flow does not exist."
-        )
+        ),
     )
-    async def stats(
-        self,
-        info: strawberry.Info[Context, None],
-        record_id: RecordIdArg = strawberry.UNSET,
-        batch_id: BatchIdArg = strawberry.UNSET,
-        status: StatusArg = strawberry.UNSET,
-        step_id: StepIdArg = strawberry.UNSET,
-        from_: FromArg = strawberry.UNSET,
-        to: ToArg = strawberry.UNSET,
-    ) -> StepResultStats | None:
-        selection = build_filter(
-            flow_id=str(self.id),
-            record_id=record_id,
-            batch_id=batch_id,
-            status=status,
-            step_id=step_id,
-            from_=from_,
-            to=to,
-        )
-        return await load_stats(info, selection)
 
     @classmethod
     async def resolve_reference(

@@ -17,21 +17,18 @@ call gives their values by name. Any other bound value is part of the statement.
 
 from __future__ import annotations
 
-import sqlite3
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Dialect, Select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stepgraph.store.engine import (
-    StatementTimeout,
-    UnstorableText,
     interrupt_timer,
-    is_statement_timeout,
+    refuse_nul_characters,
+    timeouts_reported,
 )
 
 Process = Callable[[Any], Any]
@@ -74,30 +71,20 @@ class DirectRead:
         if values.keys() != self.names:
             raise ValueError(f"expected values for {sorted(self.names)}, got {sorted(values)}")
         if connection.dialect.name != "sqlite":
-            try:
+            with timeouts_reported():
                 return list((await connection.execute(self.statement, dict(values))).all())
-            except DBAPIError as exc:
-                if is_statement_timeout(exc):
-                    raise StatementTimeout from exc
-                raise
         compiled = self._compile(connection.dialect)
         parameters = []
         for name, process in compiled.placeholders:
             value = values[name] if name in values else compiled.constants[name]
-            if isinstance(value, str) and "\x00" in value:
-                raise UnstorableText
             parameters.append(value if process is None or value is None else process(value))
+        refuse_nul_characters(parameters)
         for hook in statement_hooks:
             hook(compiled.sql, parameters)
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None
-        with interrupt_timer(connection):
-            try:
-                rows = await driver.execute_fetchall(compiled.sql, parameters)
-            except sqlite3.Error as exc:
-                if is_statement_timeout(exc):
-                    raise StatementTimeout from exc
-                raise
+        with interrupt_timer(connection), timeouts_reported():
+            rows = await driver.execute_fetchall(compiled.sql, parameters)
         if not compiled.results:
             return list(rows)
         processed: list[Sequence[Any]] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -79,14 +79,18 @@ class UnstorableText(ValueError):
         super().__init__("text containing the NUL character (U+0000) cannot be stored or matched")
 
 
+def refuse_nul_characters(values: Iterable[Any]) -> None:
+    """Raise :class:`UnstorableText` when a text value holds the NUL character."""
+    for value in values:
+        if isinstance(value, str) and "\x00" in value:
+            raise UnstorableText
+
+
 def _refuse_nul_characters(
     conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, executemany: bool
 ) -> None:
     for row in parameters if executemany else (parameters,):
-        values = row.values() if isinstance(row, Mapping) else row or ()
-        for value in values:
-            if isinstance(value, str) and "\x00" in value:
-                raise UnstorableText
+        refuse_nul_characters(row.values() if isinstance(row, Mapping) else row or ())
 
 
 # The statement timeout of each SQLite engine that has one, in seconds.
@@ -150,6 +154,17 @@ class StatementTimeout(Exception):
             "the query ran longer than the server allows and was cancelled; narrow it with "
             "filters or a smaller page"
         )
+
+
+@contextmanager
+def timeouts_reported() -> Iterator[None]:
+    """Turn a driver error meaning "cancelled for overrunning the timeout" into StatementTimeout."""
+    try:
+        yield
+    except Exception as exc:
+        if is_statement_timeout(exc):
+            raise StatementTimeout from exc
+        raise
 
 
 def is_statement_timeout(error: BaseException) -> bool:

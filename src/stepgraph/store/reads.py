@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     Column,
     ColumnElement,
     Integer,
@@ -20,16 +20,15 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.engine import Result, RowMapping
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
-from stepgraph.domain import SortField, SortOrder
+from stepgraph.domain import SortField, SortOrder, StepStatus
 from stepgraph.errors import NotFound
 from stepgraph.query import StepResultFilter, StepResultQuery
 from stepgraph.store import json_rows
 from stepgraph.store.direct import DirectRead
-from stepgraph.store.engine import StatementTimeout, is_statement_timeout
+from stepgraph.store.engine import timeouts_reported
 from stepgraph.store.tables import flows, step_results
 
 SORT_COLUMNS = {
@@ -57,18 +56,26 @@ class Page:
 
 async def _execute(connection: AsyncConnection, statement: Executable) -> Result[Any]:
     """Run a read; a statement cancelled for overrunning its timeout is StatementTimeout."""
-    try:
+    with timeouts_reported():
         return await connection.execute(statement)
-    except DBAPIError as exc:
-        if is_statement_timeout(exc):
-            raise StatementTimeout from exc
-        raise
 
 
 def _scoped(statement: Select[Any], organization_id: str | None) -> Select[Any]:
     if organization_id is None:
         return statement
     return statement.where(step_results.c.organization_id == organization_id)
+
+
+# The contract's filters besides the flow: the query's attribute, the column it
+# constrains and how. Each value is bound under the attribute's name.
+_FILTERS: tuple[tuple[str, Column[Any], Callable[[Any, Any], ColumnElement[bool]]], ...] = (
+    ("record_id", step_results.c.record_id, operator.eq),
+    ("batch_id", step_results.c.batch_execution_id, operator.eq),
+    ("status", step_results.c.status, operator.eq),
+    ("step_id", step_results.c.step_id, operator.eq),
+    ("created_from", step_results.c.created_at, operator.ge),
+    ("created_to", step_results.c.created_at, operator.lt),
+)
 
 
 def filter_values(
@@ -78,18 +85,10 @@ def filter_values(
     values: dict[str, Any] = {"flow_id": query.flow_id}
     if organization_id is not None:
         values["organization_id"] = organization_id
-    if query.record_id is not None:
-        values["record_id"] = query.record_id
-    if query.batch_id is not None:
-        values["batch_id"] = query.batch_id
-    if query.status is not None:
-        values["status"] = query.status.value
-    if query.step_id is not None:
-        values["step_id"] = query.step_id
-    if query.created_from is not None:
-        values["created_from"] = query.created_from
-    if query.created_to is not None:
-        values["created_to"] = query.created_to
+    for name, _, _ in _FILTERS:
+        value = getattr(query, name)
+        if value is not None:
+            values[name] = value.value if isinstance(value, StepStatus) else value
     return values
 
 
@@ -104,31 +103,18 @@ def filter_conditions(
     """
     c = step_results.c
     values = filter_values(query, organization_id)
-
-    def bound(name: str, column: Column[Any]) -> BindParameter[Any]:
-        return bindparam(name, values[name], type_=column.type)
-
-    flow = bound("flow_id", c.flow_id)
+    flow = bindparam("flow_id", query.flow_id, type_=c.flow_id.type)
     conditions: list[ColumnElement[bool]] = [c.flow_id == flow]
     if organization_id is not None:
         # A flow belongs to one organization (writes enforce it), so the owner is checked
         # once, on `flows`, rather than on every row: counts and statistics can then be
         # answered from the (flow_id, ...) indexes without fetching each row.
-        owner = bound("organization_id", flows.c.organization_id)
+        owner = bindparam("organization_id", organization_id, type_=flows.c.organization_id.type)
         owned = select(flows.c.id).where(flows.c.id == flow, flows.c.organization_id == owner)
         conditions = [c.flow_id == owned.scalar_subquery()]
-    if query.record_id is not None:
-        conditions.append(c.record_id == bound("record_id", c.record_id))
-    if query.batch_id is not None:
-        conditions.append(c.batch_execution_id == bound("batch_id", c.batch_execution_id))
-    if query.status is not None:
-        conditions.append(c.status == bound("status", c.status))
-    if query.step_id is not None:
-        conditions.append(c.step_id == bound("step_id", c.step_id))
-    if query.created_from is not None:
-        conditions.append(c.created_at >= bound("created_from", c.created_at))
-    if query.created_to is not None:
-        conditions.append(c.created_at < bound("created_to", c.created_at))
+    for name, column, compare in _FILTERS:
+        if name in values:
+            conditions.append(compare(column, bindparam(name, values[name], type_=column.type)))
     return conditions
 
 
