@@ -106,10 +106,17 @@ FOREIGN_VALUES = [
     ("started_at", "'2024-06-15'"),
     ("completed_at", "'0999-01-01 00:00:00.000000'"),
     ("completed_at", "'not a time'"),
+    # The form UTCDateTime writes, but not an instant; and one with an offset in its place.
+    ("completed_at", "'2024-02-30 12:00:00.000000'"),
+    ("completed_at", "'2024-06-15 12:00:00.5+0000'"),
+    ("completed_at", "'2024-06-15 12:00:00.120000'"),
     ("completed_at", "12345"),
     ("step_config", "'[NaN, Infinity, -0.0, 1e400]'"),
     ("step_config", """'{"n": 123456789012345678901234567890, "s": "\\ud800"}'"""),
     ("step_config", "'{not json'"),
+    # A long number after text that is not ASCII, and digits that are not ASCII.
+    ("step_config", """'{"é": "ü", "n": 12345678901234567890123}'"""),
+    ("step_config", """'{"n": 1, "s": "١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩٠"}'"""),
     ("step_config", "42"),
     ("estimated_cost", "'abc'"),
 ]

@@ -17,7 +17,6 @@ errors included.
 
 from __future__ import annotations
 
-import re
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,7 +34,10 @@ from stepgraph.timestamps import format_instant
 _INSTANTS = frozenset({"started_at", "completed_at", "created_at"})
 _JSON_OBJECTS = frozenset({"record_metadata", "step_config", "input_variables"})
 _COST = "estimated_cost"
-_LONG_NUMBER = re.compile(r"[0-9]{19}")
+# A run of 19 ASCII digits, looked for in bytes where every digit reads "0" and every
+# other byte " ": three passes in C, several times faster than a regular expression.
+_LONG_NUMBER = b"0" * 19
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
 
 Render = Callable[[Any], Any]
 RowRenderer = Callable[[Sequence[Any]], list[Any]]
@@ -85,17 +87,27 @@ def _stored_instant(typed: Render) -> Render:
             # Naive text is UTC by UTCDateTime's contract: it reads it back with
             # tzinfo=UTC, and format_instant of that is this text.
             if parsed is not None and parsed.tzinfo is None and parsed.year >= 1000:
+                if len(text) == 26 and text[10] == " " and text[19] == ".":
+                    # The form UTCDateTime writes, now known to be a valid instant:
+                    # isoformat's digits, cut from the text (microseconds when non-zero).
+                    if text.endswith(".000000"):
+                        return f"{text[:10]}T{text[11:19]}Z"
+                    return f"{text[:10]}T{text[11:]}Z"
                 return parsed.isoformat() + "Z"
         return render_instant(typed(text))
 
     return convert
 
 
+def _digits_only(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass").translate(_DIGITS_ONLY)
+
+
 def _stored_json(typed: Render) -> Render:
     """A JSON value from its stored text: orjson where it provably agrees with json.loads."""
 
     def convert(text: Any) -> Any:
-        if type(text) is str and _LONG_NUMBER.search(text) is None:
+        if type(text) is str and _LONG_NUMBER not in _digits_only(text):
             try:
                 return orjson.loads(text)
             except orjson.JSONDecodeError:
