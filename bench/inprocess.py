@@ -1,9 +1,11 @@
 """CPU per page, in one process: raw floor, REST twin, stock GraphQL, GraphQL as served.
 
 Each variant answers the same page (the largest flow, newest first, every field) at
-25, 100 and 500 rows. Variants are interleaved round by round, in a rotating order,
-and the table shows medians over rounds of the process CPU time per request
-(``time.process_time``: every thread, so aiosqlite's worker thread counts too).
+25, 100 and 500 rows. Variants are interleaved round by round, in a rotating order, each
+round short (tens of milliseconds per variant) so that the machine's drift hits all of
+a round's variants alike. The table shows medians over rounds of the process CPU time
+per request (``time.process_time``: every thread, so aiosqlite's worker thread counts
+too), and the ratios as medians of each round's own ratios.
 
 ``python -m bench.inprocess [--rounds N] [--seconds S]``
 """
@@ -135,7 +137,7 @@ async def run(rounds: int, seconds: float) -> dict[int, dict[str, Samples]]:
                     samples[name].cpu.append(cpu)
                     samples[name].wall.append(wall)
             results[rows] = samples
-            _print_table(rows, samples, counts)
+            _print_table(rows, samples, counts, rounds)
     await engine.dispose()
     return results
 
@@ -169,25 +171,31 @@ def _parts(engine: AsyncEngine, target: Target, rows: int) -> dict[str, Request]
     }
 
 
-def _print_table(rows: int, samples: dict[str, Samples], counts: dict[str, int]) -> None:
-    rest = median(samples["rest"].cpu)
-    raw = median(samples["raw"].cpu)
-    print(f"\n### {rows} rows, all 30 fields\n")
+def ratio(samples: dict[str, Samples], name: str, base: str) -> float:
+    """The median over rounds of ``name``'s CPU over ``base``'s in the same round."""
+    pairs = zip(samples[name].cpu, samples[base].cpu, strict=True)
+    return median([cpu / base_cpu for cpu, base_cpu in pairs])
+
+
+def _print_table(
+    rows: int, samples: dict[str, Samples], counts: dict[str, int], rounds: int
+) -> None:
+    print(f"\n### {rows} rows, all 30 fields ({rounds} rounds)\n")
     print("| variant | CPU ms/request (median) | wall ms | x REST | x raw | requests/round |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, sample in samples.items():
-        cpu = median(sample.cpu)
         print(
-            f"| {name} | {cpu:.3f} | {median(sample.wall):.3f} | {cpu / rest:.2f} | "
-            f"{cpu / raw:.2f} | {counts[name]} |"
+            f"| {name} | {median(sample.cpu):.3f} | {median(sample.wall):.3f} | "
+            f"{ratio(samples, name, 'rest'):.2f} | {ratio(samples, name, 'raw'):.2f} | "
+            f"{counts[name]} |"
         )
     print(flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--seconds", type=float, default=0.4, help="wall time per batch")
+    parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--seconds", type=float, default=0.05, help="wall time per batch")
     args = parser.parse_args()
     for note in machine_notes():
         print(f"- {note}")
