@@ -15,7 +15,7 @@ from stepgraph.domain import STEP_RESULT_FIELDS
 from stepgraph.errors import NotFound
 from stepgraph.query import InvalidArgument, StepResultQuery
 from stepgraph.store import reads
-from stepgraph.store.engine import StatementTimeout
+from stepgraph.store.engine import StatementTimeout, reading
 
 logger = logging.getLogger("stepgraph.rest")
 
@@ -44,7 +44,7 @@ async def list_step_results(request: Request) -> Response:
     try:
         lend = authenticator.lends_connection(engine, authorization)
         viewer = None if lend else await authenticator.authenticate(authorization)
-        async with engine.connect() as connection:
+        async with reading(engine) as connection:
             if viewer is None:
                 viewer = await authenticator.authenticate(authorization, connection=connection)
             viewer.require(READ_STEP_RESULTS)

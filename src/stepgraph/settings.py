@@ -65,6 +65,10 @@ class Settings:
     max_body_bytes: int = 1_000_000
     # Store statements running longer than this are cancelled.
     statement_timeout_ms: int = 5000
+    # On SQLite, a read first runs on the event loop for at most this long (no hand-off to
+    # the connection's thread); one that takes longer is interrupted and run on the
+    # thread. 0 runs every read on the thread.
+    sqlite_inline_read_ms: int = 2
     # Origins allowed to call from a browser (CORS); empty means none.
     cors_origins: tuple[str, ...] = ()
     # Connections per process to a server store (PostgreSQL): kept open, and extra under load.
@@ -109,6 +113,7 @@ class Settings:
             "STEPGRAPH_MAX_BODY_BYTES",
             "STEPGRAPH_MAX_BATCH",
             "STEPGRAPH_STATEMENT_TIMEOUT_MS",
+            "STEPGRAPH_SQLITE_INLINE_READ_MS",
             "STEPGRAPH_CORS_ORIGINS",
             "STEPGRAPH_POOL_SIZE",
             "STEPGRAPH_POOL_MAX_OVERFLOW",
@@ -138,6 +143,7 @@ class Settings:
             max_batch=_int(env, "STEPGRAPH_MAX_BATCH", 0, minimum=0),
             max_body_bytes=_int(env, "STEPGRAPH_MAX_BODY_BYTES", 1_000_000, minimum=1024),
             statement_timeout_ms=_int(env, "STEPGRAPH_STATEMENT_TIMEOUT_MS", 5000, minimum=1),
+            sqlite_inline_read_ms=_int(env, "STEPGRAPH_SQLITE_INLINE_READ_MS", 2, minimum=0),
             jwt=_jwt_settings(env),
             pool_size=_int(env, "STEPGRAPH_POOL_SIZE", 5, minimum=1),
             pool_max_overflow=_int(env, "STEPGRAPH_POOL_MAX_OVERFLOW", 10, minimum=0),

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stepgraph.auth.api_keys import looks_like_api_key, verify_api_key
 from stepgraph.auth.viewer import Unauthenticated, Viewer
+from stepgraph.store.engine import reading
 
 
 class TokenVerifier(Protocol):
@@ -47,7 +48,7 @@ class Authenticator:
         if looks_like_api_key(token):
             if connection is not None:
                 return await verify_api_key(connection, token)
-            async with self._engine.connect() as own:
+            async with reading(self._engine) as own:
                 return await verify_api_key(own, token)
         if token.count(".") == 2:
             if self._session_tokens is None:

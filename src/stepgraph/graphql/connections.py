@@ -28,6 +28,7 @@ import strawberry
 from stepgraph.graphql.context import Context
 from stepgraph.query import StepResultFilter, StepResultQuery
 from stepgraph.store import reads
+from stepgraph.store.engine import reading
 
 if TYPE_CHECKING:
     from stepgraph.graphql.types import StepResult
@@ -44,7 +45,7 @@ async def count_total(
 ) -> int:
     """Count the rows matching the filters of ``selection``, for the caller's organization."""
     context = info.context
-    async with context.engine.connect() as connection:
+    async with reading(context.engine) as connection:
         return await reads.count_matching(
             connection, selection, organization_id=context.organization_id
         )

@@ -16,6 +16,7 @@ from stepgraph.auth.jwt import AuthUnavailable
 from stepgraph.auth.viewer import Unauthenticated, Viewer
 from stepgraph.query import PageLimits
 from stepgraph.store import reads
+from stepgraph.store.engine import reading
 
 
 @dataclass
@@ -46,13 +47,13 @@ class Context:
         self.flows = DataLoader(load_fn=self._load_flows)
 
     async def _load_step_results(self, ids: Sequence[str]) -> list[RowMapping | None]:
-        async with self.engine.connect() as connection:
+        async with reading(self.engine) as connection:
             found = await reads.fetch_step_results(
                 connection, ids, organization_id=self.organization_id
             )
         return [found.get(i) for i in ids]
 
     async def _load_flows(self, ids: Sequence[str]) -> list[RowMapping | None]:
-        async with self.engine.connect() as connection:
+        async with reading(self.engine) as connection:
             found = await reads.fetch_flows(connection, ids, organization_id=self.organization_id)
         return [found.get(i) for i in ids]

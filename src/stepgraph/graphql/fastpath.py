@@ -50,6 +50,7 @@ from stepgraph.graphql.plans import (
 from stepgraph.graphql.row_renderers import ROW_TYPE, RowSchema, Unrenderable, row_schema
 from stepgraph.query import InvalidArgument, StepResultQuery
 from stepgraph.store import reads
+from stepgraph.store.engine import reading
 
 logger = logging.getLogger("stepgraph.graphql")
 
@@ -142,7 +143,7 @@ class FastPath:
         fetched: dict[str, tuple[StepResultQuery, reads.JsonPage]] = {}
         for selection, page_query in pages:
             try:
-                async with context.engine.connect() as connection:
+                async with reading(context.engine) as connection:
                     page = await reads.fetch_json_page(
                         connection, page_query, organization_id=organization_id
                     )

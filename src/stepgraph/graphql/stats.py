@@ -17,6 +17,7 @@ from stepgraph.graphql.context import Context
 from stepgraph.graphql.enums import StepStatus
 from stepgraph.query import StepResultFilter
 from stepgraph.store import stats
+from stepgraph.store.engine import reading
 from stepgraph.store.stats import Measures
 
 # Sums of tokens outgrow GraphQL's 32-bit Int on large flows (a million prompt steps
@@ -169,7 +170,7 @@ class StepResultStats(StepResultMeasures):
     )
     async def by_step(self, info: strawberry.Info[Context, None]) -> list[StepStats]:
         context = info.context
-        async with context.engine.connect() as connection:
+        async with reading(context.engine) as connection:
             steps = await stats.fetch_step_stats(
                 connection, self.selection, organization_id=context.organization_id
             )
@@ -189,7 +190,7 @@ async def load_stats(
 ) -> StepResultStats:
     """Run the one SELECT of the whole selection's measures; NOT_FOUND for an unknown flow."""
     context = info.context
-    async with context.engine.connect() as connection:
+    async with reading(context.engine) as connection:
         measures = await stats.fetch_stats(
             connection, selection, organization_id=context.organization_id
         )

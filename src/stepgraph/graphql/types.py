@@ -44,6 +44,7 @@ from stepgraph.graphql.fastpath import page_failure
 from stepgraph.graphql.stats import StatsFlowIdArg, StepResultStats, load_stats
 from stepgraph.query import StepResultCursorQuery, StepResultQuery
 from stepgraph.store import keyset, reads
+from stepgraph.store.engine import reading
 
 # `@tag(name: "internal")`: fields a public contract variant of the supergraph leaves out
 # (prompts, variables and configuration may hold customer data or secrets).
@@ -88,7 +89,7 @@ async def load_page(
     if failure is not None:
         # The compiled path already read this page and failed: report that, do not read twice.
         raise failure
-    async with context.engine.connect() as connection:
+    async with reading(context.engine) as connection:
         page = await reads.fetch_page(connection, query, organization_id=context.organization_id)
     return StepResultConnection(
         data=[StepResult.from_row(row) for row in page.rows],
@@ -107,7 +108,7 @@ async def load_cursor_page(
 ) -> StepResultCursorConnection:
     """Read one cursor page and wrap its rows in edges."""
     context = info.context
-    async with context.engine.connect() as connection:
+    async with reading(context.engine) as connection:
         page = await keyset.fetch_cursor_page(
             connection, query, organization_id=context.organization_id
         )

@@ -17,17 +17,24 @@ call gives their values by name. Any other bound value is part of the statement.
 
 from __future__ import annotations
 
+import sqlite3
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from sqlalchemy import Dialect, Select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stepgraph.store.engine import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    inline_read_budget,
     interrupt_timer,
+    on_thread,
     refuse_nul_characters,
+    sqlite_driver,
+    thread_idle,
     timeouts_reported,
 )
 
@@ -47,6 +54,69 @@ class _Compiled:
     constants: Mapping[str, Any]
     # The selected columns whose type converts stored values: (position, processor).
     results: tuple[tuple[int, Process], ...]
+
+
+async def _aiosqlite_connection(connection: AsyncConnection) -> Any:
+    """The aiosqlite connection under ``connection``, without a hand-off when it is open."""
+    driver = sqlite_driver(connection)
+    if driver is None:  # not connected yet, or invalidated: let SQLAlchemy (re)connect
+        driver = (await connection.get_raw_connection()).driver_connection
+    return driver
+
+
+def _start_inline(
+    driver: Any, sql: str, parameters: Sequence[Any], budget: float
+) -> tuple[list[Any], sqlite3.Cursor | None] | None:
+    """Read on the event loop's own thread for at most about ``budget`` seconds.
+
+    Gives the rows read and, when the statement has more rows than that time allowed, its
+    cursor, for the caller to finish on aiosqlite's thread (the same statement, so the same
+    snapshot). Gives None when the statement had to be stopped before that point: a
+    progress handler interrupts it past ``budget`` (a long scan, a deep offset), and a lock
+    held by another connection is not waited for; the caller then runs it on the thread
+    from the start, where the statement timeout and the usual lock wait apply.
+
+    The connection is checked out to the caller, so aiosqlite's thread is idle and the
+    ``sqlite3`` connection (opened with ``check_same_thread=False``) is free to use here.
+    """
+    raw: sqlite3.Connection = driver._conn
+    started = perf_counter()
+    deadline = started + budget
+    overran = False
+
+    def progress() -> bool:
+        nonlocal overran
+        overran = perf_counter() > deadline
+        return overran
+
+    raw.execute("PRAGMA busy_timeout = 0")
+    raw.set_progress_handler(progress, _PROGRESS_STEPS)
+    try:
+        cursor = raw.execute(sql, parameters)
+        rows: list[Any] = []
+        while True:
+            chunk = cursor.fetchmany(_CHUNK)
+            rows += chunk
+            if len(chunk) < _CHUNK:
+                return rows, None
+            if perf_counter() - started > budget / 2:
+                return rows, cursor
+    except sqlite3.OperationalError as exc:
+        if overran or exc.sqlite_errorcode in _RETRY_ON_THREAD:
+            return None
+        raise
+    finally:
+        raw.set_progress_handler(None, 0)
+        raw.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+
+
+# SQLite virtual machine steps between two looks at the clock: tens of microseconds.
+_PROGRESS_STEPS = 500
+# Rows read between two looks at the clock; past half the budget, the rest is read on the
+# thread, so that a chunk rarely runs into the progress handler's hard stop.
+_CHUNK = 16
+# A lock held elsewhere: the thread waits for it, the event loop must not.
+_RETRY_ON_THREAD = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
 class DirectRead:
@@ -81,12 +151,25 @@ class DirectRead:
         refuse_nul_characters(parameters)
         for hook in statement_hooks:
             hook(compiled.sql, parameters)
-        driver = (await connection.get_raw_connection()).driver_connection
-        assert driver is not None
-        with interrupt_timer(connection), timeouts_reported():
-            rows = await driver.execute_fetchall(compiled.sql, parameters)
+        driver = await _aiosqlite_connection(connection)
+        budget = inline_read_budget(connection)
+        rows: list[Any]
+        started = None
+        if budget is not None and thread_idle(driver):
+            started = _start_inline(driver, compiled.sql, parameters, budget)
+        if started is None:
+            raw: sqlite3.Connection = driver._conn
+            with interrupt_timer(connection), timeouts_reported():
+                rows = await on_thread(
+                    driver, lambda: raw.execute(compiled.sql, parameters).fetchall()
+                )
+        else:
+            rows, rest = started
+            if rest is not None:
+                with interrupt_timer(connection), timeouts_reported():
+                    rows += await on_thread(driver, rest.fetchall)
         if not compiled.results:
-            return list(rows)
+            return rows
         processed: list[Sequence[Any]] = []
         for row in rows:
             converted = list(row)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -45,13 +45,23 @@ def create_engine(
         # keeping one costs little: every connection opened is kept, up to the same bound.
         engine = create_async_engine(
             url,
-            connect_args={"timeout": 30},
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             pool_size=settings.pool_size + settings.pool_max_overflow,
             max_overflow=0,
+            # Returned connections are rolled back only when a transaction is open (see
+            # _sqlite_reset): the usual unconditional rollback is a trip to aiosqlite's
+            # thread for every request, most of which only read.
+            pool_reset_on_return=None,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine.pool, "reset", _sqlite_reset)
         if statement_timeout_ms is not None:
             _interrupt_after(engine, statement_timeout_ms / 1000)
+        if settings.sqlite_inline_read_ms > 0:
+            budget = settings.sqlite_inline_read_ms
+            if statement_timeout_ms is not None:
+                budget = min(budget, statement_timeout_ms)
+            _SQLITE_INLINE_READS[engine.sync_engine] = budget / 1000
     else:
         connect_args: dict[str, Any] = {}
         if statement_timeout_ms is not None and make_url(url).get_backend_name() == "postgresql":
@@ -91,6 +101,116 @@ def _refuse_nul_characters(
 ) -> None:
     for row in parameters if executemany else (parameters,):
         refuse_nul_characters(row.values() if isinstance(row, Mapping) else row or ())
+
+
+class reading:
+    """``async with reading(engine) as connection``: a pooled connection for a request's reads.
+
+    ``engine.connect()``'s own ``async with`` closes the connection in a task shielded from
+    cancellation, which costs a task per request. Here the connection is closed directly
+    when closing cannot be cut short, that is when nothing in it awaits: on SQLite with no
+    transaction open and nothing left running on aiosqlite's thread (see
+    :func:`_sqlite_reset`). Otherwise the shielded close is used.
+    """
+
+    __slots__ = ("_connection", "_engine")
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> AsyncConnection:
+        self._connection = await self._engine.connect()
+        return self._connection
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        connection = self._connection
+        assert connection is not None
+        driver = sqlite_driver(connection)
+        if driver is not None and not connection.in_transaction() and not _thread_busy(driver):
+            await connection.close()
+        else:
+            await connection.__aexit__(*exc_info)
+
+
+def sqlite_driver(connection: AsyncConnection) -> Any:
+    """The aiosqlite connection under an open SQLite ``connection``; None otherwise."""
+    sync = connection.sync_connection
+    if sync is None or sync.invalidated or connection.dialect.name != "sqlite":
+        return None
+    fairy = sync._dbapi_connection
+    return None if fairy is None else fairy.driver_connection
+
+
+# aiosqlite connections (by id) whose thread runs a read handed to it by on_thread. A
+# request cancelled while it waits leaves the read running there: until it ends, the
+# connection must not be read on the event loop, nor go back to the pool as idle.
+_THREAD_BUSY: set[int] = set()
+
+
+def _thread_busy(driver: Any) -> bool:
+    return id(driver) in _THREAD_BUSY
+
+
+async def on_thread(driver: Any, work: Callable[[], Any]) -> Any:
+    """Run ``work`` on aiosqlite's thread for ``driver``, marked busy until it has ended there.
+
+    When the caller is cancelled, the statement is interrupted: nobody waits for its rows.
+    """
+    key = id(driver)
+    _THREAD_BUSY.add(key)
+
+    def run() -> Any:
+        try:
+            return work()
+        finally:
+            _THREAD_BUSY.discard(key)  # on the thread, however the caller fares
+
+    try:
+        return await driver._execute(run)
+    except asyncio.CancelledError:
+        raw = driver._connection
+        if raw is not None:
+            raw.interrupt()  # the one sqlite3 call meant for another thread
+        raise
+    except ValueError:
+        _THREAD_BUSY.discard(key)  # a closed connection: run() was never queued
+        raise
+
+
+def thread_idle(driver: Any) -> bool:
+    """Whether aiosqlite's thread for ``driver`` runs nothing handed to it by on_thread."""
+    return not _thread_busy(driver)
+
+
+# How long a SQLite connection waits for a lock another connection holds (milliseconds).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# The inline read budget of each SQLite engine that has one, in seconds (store.direct).
+_SQLITE_INLINE_READS: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+
+
+def inline_read_budget(connection: AsyncConnection) -> float | None:
+    """How long a read may run on the event loop on this SQLite connection; None: not at all."""
+    return _SQLITE_INLINE_READS.get(connection.sync_engine)
+
+
+def _sqlite_reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
+    """Roll a returned SQLite connection back only if a transaction is open.
+
+    What the pool's default reset does, less its rollback of connections that only
+    read: in Python's sqlite3 a SELECT opens no transaction, so that rollback changes
+    nothing and only costs a trip to aiosqlite's thread. A connection whose thread still
+    runs a read (its request was cancelled while waiting) is rolled back all the same:
+    the rollback waits its turn on the thread, so the next user finds the thread idle.
+    """
+    if not state.asyncio_safe:
+        return  # the pool cannot await here (a connection collected as garbage)
+    driver = dbapi_connection.driver_connection
+    raw = driver._connection  # the sqlite3.Connection, None once closed
+    if raw is not None and (raw.in_transaction or _thread_busy(driver)):
+        # Queued behind whatever the thread still runs: the connection goes back idle.
+        dbapi_connection.rollback()
 
 
 # The statement timeout of each SQLite engine that has one, in seconds.
