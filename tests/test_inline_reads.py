@@ -308,3 +308,16 @@ async def test_a_cancelled_read_is_stopped_and_its_connection_goes_back_idle(
     rows = await _threads(sqlite_engine, COUNTER, {"rows": 3})
     assert [row[0] for row in rows] == [1, 2, 3]
     assert {row[1] for row in rows} == {LOOP_THREAD}
+
+
+async def test_reading_opens_again_a_connection_the_pool_invalidated(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    async with reading(sqlite_engine) as connection:
+        await DirectRead(COUNTER, ["rows"]).all(connection, {"rows": 1})
+        await connection.invalidate()  # as after an error that leaves it unusable
+    pool: Any = sqlite_engine.pool
+    assert pool.checkedin() == 1  # its record, to be opened again on checkout
+    rows = await _threads(sqlite_engine, COUNTER, {"rows": 2})
+    assert [row[0] for row in rows] == [1, 2]
+    assert pool.checkedout() == 0

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from stepgraph.settings import Settings
@@ -106,11 +107,13 @@ def _refuse_nul_characters(
 class reading:
     """``async with reading(engine) as connection``: a pooled connection for a request's reads.
 
-    ``engine.connect()``'s own ``async with`` closes the connection in a task shielded from
-    cancellation, which costs a task per request. Here the connection is closed directly
-    when closing cannot be cut short, that is when nothing in it awaits: on SQLite with no
-    transaction open and nothing left running on aiosqlite's thread (see
-    :func:`_sqlite_reset`). Otherwise the shielded close is used.
+    ``engine.connect()`` goes through a greenlet to check a connection out and another to
+    check it in, and its ``async with`` closes in a task shielded from cancellation. On
+    SQLite, where the pool keeps its connections open, neither needs to await when
+    nothing is left to do: checking out an open connection and returning one with no
+    transaction open and nothing running on aiosqlite's thread (see :func:`_sqlite_reset`)
+    are plain calls, made here directly, so they cannot be cut short either. Anything
+    else (opening a connection, rolling one back, another store) takes the usual path.
     """
 
     __slots__ = ("_connection", "_engine")
@@ -120,15 +123,32 @@ class reading:
         self._connection: AsyncConnection | None = None
 
     async def __aenter__(self) -> AsyncConnection:
-        self._connection = await self._engine.connect()
+        engine = self._engine
+        sync_engine = engine.sync_engine
+        pool: Any = sync_engine.pool
+        if sync_engine.dialect.name == "sqlite" and pool.checkedin():
+            try:
+                self._connection = AsyncConnection(engine, sync_engine.connect())
+                return self._connection
+            except MissingGreenlet:
+                pass  # the idle connection had to be opened again, which awaits
+        self._connection = await engine.connect()
         return self._connection
 
     async def __aexit__(self, *exc_info: object) -> None:
         connection = self._connection
         assert connection is not None
         driver = sqlite_driver(connection)
-        if driver is not None and not connection.in_transaction() and not _thread_busy(driver):
-            await connection.close()
+        raw = None if driver is None else driver._connection  # the sqlite3.Connection
+        if (
+            raw is not None
+            and not raw.in_transaction
+            and not connection.in_transaction()
+            and not _thread_busy(driver)
+        ):
+            sync = connection.sync_connection
+            assert sync is not None
+            sync.close()
         else:
             await connection.__aexit__(*exc_info)
 
