@@ -39,7 +39,7 @@ from bench.raw_floor import RawFloor
 from stepgraph.auth.authenticator import Authenticator
 from stepgraph.query import PageLimits, StepResultQuery
 from stepgraph.store import reads
-from stepgraph.store.engine import create_engine
+from stepgraph.store.engine import create_engine, reading
 
 Request = Callable[[], Awaitable[bytes]]
 
@@ -143,31 +143,38 @@ async def run(rounds: int, seconds: float) -> dict[int, dict[str, Samples]]:
 
 
 def _parts(engine: AsyncEngine, target: Target, rows: int) -> dict[str, Request]:
-    """Pieces of a request on their own: the key check, a store round trip, the page read."""
+    """Pieces of a request on their own: a checkout, the key check, the page read, and a
+    statement through SQLAlchemy's execution (what reads other than pages and keys take)."""
     authenticator = Authenticator(engine)
     header = f"Bearer {target.key}"
     query = StepResultQuery.build(
         flow_id=target.flow_id, limits=PageLimits(maximum=max(SIZES)), limit=rows
     )
 
+    async def checkout() -> bytes:
+        async with reading(engine):
+            pass
+        return b""
+
     async def key_check() -> bytes:
         await authenticator.authenticate(header)
         return b""
 
     async def round_trip() -> bytes:
-        async with engine.connect() as connection:
+        async with reading(engine) as connection:
             await reads.ping(connection)
         return b""
 
     async def page_read() -> bytes:
-        async with engine.connect() as connection:
+        async with reading(engine) as connection:
             await reads.fetch_json_page(connection, query, organization_id=target.organization_id)
         return b""
 
     return {
-        "part: API key check": key_check,
-        "part: store round trip (SELECT 1)": round_trip,
-        "part: page read (fetch_json_page)": page_read,
+        "part: connection checkout and return": checkout,
+        "part: API key check (own connection)": key_check,
+        "part: page read (fetch_json_page, own connection)": page_read,
+        "part: SELECT 1 through SQLAlchemy": round_trip,
     }
 
 

@@ -34,7 +34,7 @@ from stepgraph.store.engine import (
     on_thread,
     refuse_nul_characters,
     sqlite_driver,
-    thread_idle,
+    thread_busy,
     timeouts_reported,
 )
 
@@ -155,7 +155,7 @@ class DirectRead:
         budget = inline_read_budget(connection)
         rows: list[Any]
         started = None
-        if budget is not None and thread_idle(driver):
+        if budget is not None and not thread_busy(driver):
             started = _start_inline(driver, compiled.sql, parameters, budget)
         if started is None:
             raw: sqlite3.Connection = driver._conn

@@ -144,7 +144,7 @@ class reading:
             raw is not None
             and not raw.in_transaction
             and not connection.in_transaction()
-            and not _thread_busy(driver)
+            and not thread_busy(driver)
         ):
             sync = connection.sync_connection
             assert sync is not None
@@ -168,7 +168,8 @@ def sqlite_driver(connection: AsyncConnection) -> Any:
 _THREAD_BUSY: set[int] = set()
 
 
-def _thread_busy(driver: Any) -> bool:
+def thread_busy(driver: Any) -> bool:
+    """Whether aiosqlite's thread for ``driver`` still runs a read handed to it by on_thread."""
     return id(driver) in _THREAD_BUSY
 
 
@@ -198,11 +199,6 @@ async def on_thread(driver: Any, work: Callable[[], Any]) -> Any:
         raise
 
 
-def thread_idle(driver: Any) -> bool:
-    """Whether aiosqlite's thread for ``driver`` runs nothing handed to it by on_thread."""
-    return not _thread_busy(driver)
-
-
 # How long a SQLite connection waits for a lock another connection holds (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -228,7 +224,7 @@ def _sqlite_reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
         return  # the pool cannot await here (a connection collected as garbage)
     driver = dbapi_connection.driver_connection
     raw = driver._connection  # the sqlite3.Connection, None once closed
-    if raw is not None and (raw.in_transaction or _thread_busy(driver)):
+    if raw is not None and (raw.in_transaction or thread_busy(driver)):
         # Queued behind whatever the thread still runs: the connection goes back idle.
         dbapi_connection.rollback()
 
