@@ -143,19 +143,6 @@ class Reply:
     body: bytes
 
 
-async def call(
-    app: ASGIApp,
-    method: str,
-    path: str,
-    *,
-    query: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
-    body: bytes = b"",
-) -> Reply:
-    """One HTTP request straight through the ASGI app."""
-    return await prepared(app, method, path, query=query, headers=headers, body=body)()
-
-
 def prepared(
     app: ASGIApp,
     method: str,
