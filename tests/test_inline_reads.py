@@ -73,7 +73,7 @@ async def _engine(tmp_path: Path, **settings: Any) -> AsyncEngine:
 
 @pytest.fixture
 async def sqlite_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    """A SQLite gateway engine with the default budget (2 ms)."""
+    """A SQLite gateway engine with the default budget (10 ms)."""
     engine = await _engine(tmp_path)
     yield engine
     await engine.dispose()
@@ -102,13 +102,13 @@ async def test_a_short_read_runs_on_the_event_loop(sqlite_engine: AsyncEngine) -
 async def test_a_read_past_half_the_budget_is_finished_on_the_thread(
     sqlite_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Rows of 0.2 ms each: the first chunk takes longer than half the budget (1 ms), so
+    # Rows of 1 ms each: the first chunk takes longer than half the budget (5 ms), so
     # the rest of the same statement is read on aiosqlite's thread. The progress handler
     # is kept out of it (it counts SQLite's steps, which these pauses do not take).
     monkeypatch.setattr(direct, "_PROGRESS_STEPS", 10**9)
-    _PAUSE.seconds = 0.0002
-    rows = await _threads(sqlite_engine, COUNTER, {"rows": 100})
-    assert [row[0] for row in rows] == list(range(1, 101))
+    _PAUSE.seconds = 0.001
+    rows = await _threads(sqlite_engine, COUNTER, {"rows": 60})
+    assert [row[0] for row in rows] == list(range(1, 61))
     threads = [row[1] for row in rows]
     chunk = direct._CHUNK
     assert set(threads[:chunk]) == {LOOP_THREAD}
@@ -186,7 +186,7 @@ async def test_a_budget_of_zero_reads_on_the_thread(tmp_path: Path) -> None:
 
 
 def test_the_budget_is_read_from_the_environment() -> None:
-    assert Settings.from_env({}).sqlite_inline_read_ms == 2
+    assert Settings.from_env({}).sqlite_inline_read_ms == 10
     env = {"STEPGRAPH_SQLITE_INLINE_READ_MS": "0"}
     assert Settings.from_env(env).sqlite_inline_read_ms == 0
     with pytest.raises(SettingsError, match="STEPGRAPH_SQLITE_INLINE_READ_MS"):

@@ -68,7 +68,7 @@ class Settings:
     # On SQLite, a read first runs on the event loop for at most this long (no hand-off to
     # the connection's thread); one that takes longer is interrupted and run on the
     # thread. 0 runs every read on the thread.
-    sqlite_inline_read_ms: int = 2
+    sqlite_inline_read_ms: int = 10
     # Origins allowed to call from a browser (CORS); empty means none.
     cors_origins: tuple[str, ...] = ()
     # Connections per process to a server store (PostgreSQL): kept open, and extra under load.
@@ -143,7 +143,7 @@ class Settings:
             max_batch=_int(env, "STEPGRAPH_MAX_BATCH", 0, minimum=0),
             max_body_bytes=_int(env, "STEPGRAPH_MAX_BODY_BYTES", 1_000_000, minimum=1024),
             statement_timeout_ms=_int(env, "STEPGRAPH_STATEMENT_TIMEOUT_MS", 5000, minimum=1),
-            sqlite_inline_read_ms=_int(env, "STEPGRAPH_SQLITE_INLINE_READ_MS", 2, minimum=0),
+            sqlite_inline_read_ms=_int(env, "STEPGRAPH_SQLITE_INLINE_READ_MS", 10, minimum=0),
             jwt=_jwt_settings(env),
             pool_size=_int(env, "STEPGRAPH_POOL_SIZE", 5, minimum=1),
             pool_max_overflow=_int(env, "STEPGRAPH_POOL_MAX_OVERFLOW", 10, minimum=0),
