@@ -170,10 +170,14 @@ def test_a_lock_held_elsewhere_is_not_waited_for_on_the_event_loop(tmp_path: Pat
 
 
 async def test_errors_are_raised_as_on_the_thread(sqlite_engine: AsyncEngine) -> None:
+    trips: list[str] = []
+    _trips(sqlite_engine, trips)
     broken = select(func.no_such_function(literal(1)), bindparam("x", type_=Integer))
     async with reading(sqlite_engine) as connection:
         with pytest.raises(sqlite3.OperationalError, match="no such function"):
             await DirectRead(broken, ["x"]).all(connection, {"x": 1})
+    # Raised by the inline attempt itself, not retried on the thread.
+    assert trips == []
 
 
 async def test_a_budget_of_zero_reads_on_the_thread(tmp_path: Path) -> None:

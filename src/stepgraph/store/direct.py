@@ -89,7 +89,7 @@ def _start_inline(
         overran = perf_counter() > deadline
         return overran
 
-    raw.execute("PRAGMA busy_timeout = 0")
+    raw.execute(_NO_LOCK_WAIT)
     raw.set_progress_handler(progress, _PROGRESS_STEPS)
     try:
         cursor = raw.execute(sql, parameters)
@@ -107,7 +107,7 @@ def _start_inline(
         raise
     finally:
         raw.set_progress_handler(None, 0)
-        raw.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        raw.execute(_LOCK_WAIT)
 
 
 # SQLite virtual machine steps between two looks at the clock: tens of microseconds.
@@ -116,6 +116,8 @@ _PROGRESS_STEPS = 500
 # thread, so that a chunk rarely runs into the progress handler's hard stop.
 _CHUNK = 16
 # A lock held elsewhere: the thread waits for it, the event loop must not.
+_NO_LOCK_WAIT = "PRAGMA busy_timeout = 0"
+_LOCK_WAIT = f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
 _RETRY_ON_THREAD = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 

@@ -139,13 +139,7 @@ class reading:
         connection = self._connection
         assert connection is not None
         driver = sqlite_driver(connection)
-        raw = None if driver is None else driver._connection  # the sqlite3.Connection
-        if (
-            raw is not None
-            and not raw.in_transaction
-            and not connection.in_transaction()
-            and not thread_busy(driver)
-        ):
+        if driver is not None and _returns_idle(driver) and not connection.in_transaction():
             sync = connection.sync_connection
             assert sync is not None
             sync.close()
@@ -223,10 +217,15 @@ def _sqlite_reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
     if not state.asyncio_safe:
         return  # the pool cannot await here (a connection collected as garbage)
     driver = dbapi_connection.driver_connection
-    raw = driver._connection  # the sqlite3.Connection, None once closed
-    if raw is not None and (raw.in_transaction or thread_busy(driver)):
+    if driver._connection is not None and not _returns_idle(driver):
         # Queued behind whatever the thread still runs: the connection goes back idle.
         dbapi_connection.rollback()
+
+
+def _returns_idle(driver: Any) -> bool:
+    """Whether an open aiosqlite connection has nothing to roll back and nothing running."""
+    raw = driver._connection  # the sqlite3.Connection, None once closed
+    return raw is not None and not raw.in_transaction and not thread_busy(driver)
 
 
 # The statement timeout of each SQLite engine that has one, in seconds.
@@ -244,8 +243,9 @@ def interrupt_timer(connection: AsyncConnection) -> Iterator[None]:
     if seconds is None:
         yield
         return
-    raw = connection.sync_connection.connection.driver_connection._conn  # type: ignore[union-attr]
-    timer = asyncio.get_running_loop().call_later(seconds, raw.interrupt)
+    timer = asyncio.get_running_loop().call_later(
+        seconds, sqlite_driver(connection)._conn.interrupt
+    )
     try:
         yield
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -249,7 +249,7 @@ async def fetch_json_page(
         values = filter_values(query, organization_id)
         values["fetch_size"] = query.fetch_size
         values["page_offset"] = min(query.offset, _MAX_OFFSET)
-        read = _page_read(query, organization_id, codec.columns, dialect)
+        read = _page_read(query, values, codec.columns, dialect)
         rows = await read.all(connection, values)
     if not rows and not await flow_exists(
         connection, query.flow_id, organization_id=organization_id
@@ -271,16 +271,18 @@ _PAGE_READS_MAX = 2048
 
 def _page_read(
     query: StepResultQuery,
-    organization_id: str | None,
+    values: Mapping[str, Any],
     columns: tuple[ColumnElement[Any], ...],
     dialect: str,
 ) -> DirectRead:
-    names = (*filter_values(query, organization_id), "fetch_size", "page_offset")
+    """The compiled read of ``query``'s kind of page, whose named values are ``values``."""
+    names = tuple(values)
     shape = (query.sort_by, query.sort_order, names, columns, dialect)
     read = _PAGE_READS.get(shape)
     if read is None:
         if len(_PAGE_READS) >= _PAGE_READS_MAX:
             _PAGE_READS.clear()
+        organization_id = values.get("organization_id")
         statement = page_statement(query, organization_id, columns=columns, dialect=dialect)
         read = _PAGE_READS[shape] = DirectRead(statement, names)
     return read
