@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, Pool, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -227,6 +227,24 @@ class Apps:
             direct.statement_hooks.remove(record_direct)
         return statements
 
+    async def served_checkouts(self, body: bytes, key: str | None = "reader") -> int:
+        """How many times the served app checks a connection out of a pool for one POST."""
+        checkouts = 0
+
+        def count(*_: Any) -> None:
+            nonlocal checkouts
+            checkouts += 1
+
+        event.listen(Pool, "checkout", count)
+        try:
+            headers = {"Content-Type": "application/json"}
+            if key is not None:
+                headers["Authorization"] = f"Bearer {self.keys[key]}"
+            await self.served.post("/graphql", content=body, headers=headers)
+        finally:
+            event.remove(Pool, "checkout", count)
+        return checkouts
+
     async def compare(
         self, query: str, variables: dict[str, Any] | None = None, **kw: Any
     ) -> Reply:
@@ -365,6 +383,25 @@ async def test_refused_callers_get_the_executors_refusal(
     reply = await apps.compare(PAGE, page_variables(), key=key)
     assert reply.status == status
     assert apps.view.fast_path.stats.compiled == 1  # type: ignore[union-attr]
+
+
+async def test_the_key_is_checked_on_the_connection_the_page_is_read_with(apps: Apps) -> None:
+    await apps.compare(PAGE, page_variables())
+    body = orjson.dumps({"query": PAGE, "variables": page_variables()})
+    assert await apps.served_checkouts(body) == 1
+    assert apps.view.fast_path.stats.compiled == 2  # type: ignore[union-attr]
+    # Refused callers and the executor check the key on a connection of its own, as before.
+    assert await apps.served_checkouts(body, key="writer") == 1
+    assert await apps.served_checkouts(body, key=None) == 0
+    with_resolver = orjson.dumps({"query": _page_of("data { id } totalCount")})
+    assert await apps.served_checkouts(with_resolver) >= 2
+
+
+@pytest.mark.parametrize(
+    "body", [b"{not json", b'{"query": 1}', b'{"query": "{ __typename"}', b'{"variables": {}}']
+)
+async def test_a_request_refused_before_execution_reads_nothing(apps: Apps, body: bytes) -> None:
+    assert await apps.served_checkouts(body) == 0
 
 
 @pytest.mark.parametrize("flow_id", ["flow_missing", OTHER_ORGANIZATION_FLOW, MAIN_FLOW.upper()])

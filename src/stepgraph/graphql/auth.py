@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from graphql import (
     DocumentNode,
@@ -53,10 +53,15 @@ def asks_only_for_the_schema(document: DocumentNode, operation_name: str | None)
 
 
 class RequireViewer(SchemaExtension):
-    """Refuses an operation before it runs: 401 without a caller, 403 without the scope."""
+    """Refuses an operation before it runs: 401 without a caller, 403 without the scope.
 
-    def on_execute(self) -> Iterator[None]:
+    The token is checked here, once the document is known to be valid: a request refused
+    before execution reads nothing.
+    """
+
+    async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context.context
+        await context.authenticate()
         document = self.execution_context.graphql_document
         introspection_open = context.request.state.settings.introspection
         schema_only = document is not None and asks_only_for_the_schema(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 
+from stepgraph.auth.authenticator import Authenticator
 from stepgraph.auth.jwt import AuthUnavailable
 from stepgraph.auth.viewer import Unauthenticated, Viewer
 from stepgraph.query import PageLimits
@@ -28,10 +30,17 @@ class Context:
     engine: AsyncEngine
     limits: PageLimits
     request_id: str
+    authenticator: Authenticator
+    # The request's ``Authorization`` header, checked by :meth:`authenticate` before
+    # anything reads ``viewer``.
+    authorization: str | None
     # The authenticated caller; None when the request carried no usable token, in
     # which case only introspection may run (see graphql.auth).
     viewer: Viewer | None = None
     auth_error: Unauthenticated | AuthUnavailable | None = None
+    authenticated: bool = field(default=False, init=False)
+    # A batch's operations run together and each makes sure of the caller.
+    _authenticating: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     step_results: DataLoader[str, RowMapping | None] = field(init=False)
     flows: DataLoader[str, RowMapping | None] = field(init=False)
 
@@ -41,6 +50,30 @@ class Context:
         if self.viewer is None:
             raise RuntimeError("a resolver ran without an authenticated caller")
         return self.viewer.organization_id
+
+    def lends_connection(self) -> bool:
+        """Whether :meth:`authenticate` is still to run and would check the token on a
+        connection of ``engine`` lent to it (an API key): one checkout for the key and
+        the read that follows."""
+        return not self.authenticated and self.authenticator.lends_connection(
+            self.engine, self.authorization
+        )
+
+    async def authenticate(self, connection: AsyncConnection | None = None) -> None:
+        """Check the token once: sets ``viewer``, or ``auth_error`` for a refused one.
+
+        ``connection`` may be given only when :meth:`lends_connection` is true.
+        """
+        async with self._authenticating:
+            if self.authenticated:
+                return
+            try:
+                self.viewer = await self.authenticator.authenticate(
+                    self.authorization, connection=connection
+                )
+            except (Unauthenticated, AuthUnavailable) as exc:
+                self.auth_error = exc
+            self.authenticated = True
 
     def __post_init__(self) -> None:
         self.step_results = DataLoader(load_fn=self._load_step_results)

@@ -93,6 +93,20 @@ def _plain_fields(schema: Schema, type_name: str) -> frozenset[str]:
     )
 
 
+def _may_read(context: Context) -> bool:
+    """Whether the authenticated caller may read pages."""
+    viewer = context.viewer
+    return viewer is not None and context.auth_error is None and READ_STEP_RESULTS in viewer.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """A page read that failed, for the executor to report."""
+
+    query: StepResultQuery
+    error: Exception
+
+
 class FastPath:
     """The compiled path of one schema, over that schema's document cache."""
 
@@ -139,22 +153,18 @@ class FastPath:
         if planned is None:
             return await self._executor(executor)
         shape, pages = planned
-        organization_id = context.organization_id
-        fetched: dict[str, tuple[StepResultQuery, reads.JsonPage]] = {}
-        for selection, page_query in pages:
+        read = await self._read(pages, context)
+        if read is None:
+            # Refusing a caller (401, 403, 503) is the executor's, with its extensions.
+            return await self._executor(executor)
+        if isinstance(read, _Failure):
+            self.stats.replayed_failures += 1
+            replay = PAGE_FAILURES.set(MappingProxyType({read.query: read.error}))
             try:
-                async with reading(context.engine) as connection:
-                    page = await reads.fetch_json_page(
-                        connection, page_query, organization_id=organization_id
-                    )
-            except Exception as failure:
-                self.stats.replayed_failures += 1
-                replay = PAGE_FAILURES.set(MappingProxyType({page_query: failure}))
-                try:
-                    return await self._executor(executor)
-                finally:
-                    PAGE_FAILURES.reset(replay)
-            fetched[selection.key] = (page_query, page)
+                return await self._executor(executor)
+            finally:
+                PAGE_FAILURES.reset(replay)
+        fetched = read
         data: dict[str, Any] = {}
         try:
             for key, value in shape.root:
@@ -169,20 +179,44 @@ class FastPath:
         self.stats.compiled += 1
         return ExecutionResult(data=data, errors=None)
 
+    async def _read(
+        self, pages: list[tuple[PageSelection, StepResultQuery]], context: Context
+    ) -> dict[str, tuple[StepResultQuery, reads.JsonPage]] | _Failure | None:
+        """The pages by response key, once the caller is authenticated; None when the caller
+        may not read them; the first failed read, which ends the reading."""
+        # An API key is checked on the connection the pages are read with, as the REST
+        # twin does; any other token before, holding no connection meanwhile.
+        lend = context.lends_connection()
+        if not lend:
+            await context.authenticate()
+            if not _may_read(context):
+                return None
+        fetched: dict[str, tuple[StepResultQuery, reads.JsonPage]] = {}
+        async with reading(context.engine) as connection:
+            if lend:
+                await context.authenticate(connection)
+                if not _may_read(context):
+                    return None
+            organization_id = context.organization_id
+            for selection, page_query in pages:
+                try:
+                    page = await reads.fetch_json_page(
+                        connection, page_query, organization_id=organization_id
+                    )
+                except Exception as error:
+                    return _Failure(page_query, error)
+                fetched[selection.key] = (page_query, page)
+        return fetched
+
     def _plan_request(
         self, query: Any, variables: Any, operation_name: Any, context: Context
     ) -> tuple[Shape, list[tuple[PageSelection, StepResultQuery]]] | None:
         """The shape and page queries of a request the compiled path answers, else None."""
-        viewer = context.viewer
         if (
             not self.enabled
             or not isinstance(query, str)
             or not isinstance(operation_name, str | None)
             or not isinstance(variables, dict | None)
-            # Refusing a caller (401, 403, 503) is the executor's, with its extensions.
-            or viewer is None
-            or context.auth_error is not None
-            or READ_STEP_RESULTS not in viewer.scopes
         ):
             return None
         try:

@@ -15,8 +15,6 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
-from stepgraph.auth.jwt import AuthUnavailable
-from stepgraph.auth.viewer import Unauthenticated
 from stepgraph.graphiql import graphiql_html
 from stepgraph.graphql.context import Context
 from stepgraph.graphql.fastpath import FastPath
@@ -157,7 +155,10 @@ class GraphQLView(GraphQL[Context, None]):
                     415, f"POST bodies must be {JSON}, got {content_type or 'no Content-Type'}"
                 )
             body = self.decode_json(await request.get_body())
-            if not isinstance(body, dict | list):
+            if isinstance(body, dict):
+                # One operation: read here, from the body decoded once, as Strawberry would.
+                return self._request_data(body, request)
+            if not isinstance(body, list):
                 raise StrawberryHTTPException(
                     400, "the request body must be a JSON object with a `query`"
                 )
@@ -166,6 +167,37 @@ class GraphQLView(GraphQL[Context, None]):
             if not isinstance(item.operation_name, str | None):
                 raise StrawberryHTTPException(400, "`operationName` must be a string or null")
         return data
+
+    def _request_data(
+        self, body: dict[str, Any], request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData:
+        """A POSTed operation, checked as Strawberry's ``parse_http_body`` checks one."""
+        query = body.get("query")
+        if not isinstance(query, str | None):
+            raise StrawberryHTTPException(
+                400, "The GraphQL operation's `query` must be a string or null, if provided."
+            )
+        variables = body.get("variables")
+        if not isinstance(variables, dict | None):
+            raise StrawberryHTTPException(
+                400, "The GraphQL operation's `variables` must be an object or null, if provided."
+            )
+        extensions = body.get("extensions")
+        if not isinstance(extensions, dict | None):
+            raise StrawberryHTTPException(
+                400, "The GraphQL operation's `extensions` must be an object or null, if provided."
+            )
+        operation_name = body.get("operationName")
+        if not isinstance(operation_name, str | None):
+            raise StrawberryHTTPException(400, "`operationName` must be a string or null")
+        transport = self._get_stream_transport_from_headers(request.headers)
+        return GraphQLRequestData(
+            query=query,
+            variables=variables,
+            operation_name=operation_name,
+            extensions=extensions,
+            protocol=transport.protocol if transport else "http",
+        )
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         response = await super().get_sub_response(request)
@@ -207,13 +239,14 @@ class GraphQLView(GraphQL[Context, None]):
             engine=state.engine,
             limits=state.limits,
             request_id=state.request_id,
+            authenticator=state.authenticator,
+            authorization=request.headers.get("authorization"),
         )
-        try:
-            context.viewer = await state.authenticator.authenticate(
-                request.headers.get("authorization")
-            )
-        except (Unauthenticated, AuthUnavailable) as exc:
-            context.auth_error = exc
+        if request.scope["type"] != "http":
+            await context.authenticate()
+        # Over HTTP the token is checked once the operation is known to be valid: by the
+        # executor (graphql.auth.RequireViewer), or by the compiled path on the connection
+        # it reads the page with. A request refused before execution reads nothing.
         return context
 
     async def render_graphql_ide(self, request: Request) -> Response:
