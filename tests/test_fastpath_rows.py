@@ -49,13 +49,17 @@ def _contract_instant(value: datetime) -> str:
 
 
 async def _both(engine: AsyncEngine, flow_id: str) -> tuple[list[Any], list[Any] | Exception]:
-    """(typed rows rendered by the contract, JSON rows) of a flow's first page, or the error."""
+    """(typed rows rendered by the contract, JSON rows) of a flow's first page, or the error.
+
+    Each row is its list of (field, value) pairs: the order of the fields is what clients
+    receive too."""
     query = StepResultQuery.build(flow_id=flow_id, limits=PageLimits(), limit=100)
     async with engine.connect() as connection:
         page = await reads.fetch_page(connection, query)
-        expected = [list(step_result_json(row).values()) for row in page.rows]
+        expected = [list(step_result_json(row).items()) for row in page.rows]
         try:
-            actual: list[Any] | Exception = (await reads.fetch_json_page(connection, query)).rows
+            json_page = await reads.fetch_json_page(connection, query)
+            actual: list[Any] | Exception = [list(row.items()) for row in json_page.rows]
         except Exception as error:
             actual = error
     return expected, actual

@@ -11,7 +11,6 @@ from starlette.responses import Response
 
 from stepgraph.auth.jwt import AuthUnavailable
 from stepgraph.auth.viewer import READ_STEP_RESULTS, Forbidden, Unauthenticated
-from stepgraph.domain import STEP_RESULT_FIELDS
 from stepgraph.errors import NotFound
 from stepgraph.query import InvalidArgument, StepResultQuery
 from stepgraph.store import reads
@@ -72,8 +71,8 @@ async def list_step_results(request: Request) -> Response:
         return error_response(400, "QUERY_TIMEOUT", str(exc))
     return json_response(
         {
-            # The store renders each value already; only the contract's keys are left to add.
-            "data": [dict(zip(STEP_RESULT_FIELDS, row, strict=True)) for row in page.rows],
+            # The store renders each row as the contract's JSON object already.
+            "data": page.rows,
             "pagination": {
                 "limit": query.limit,
                 "offset": query.offset,

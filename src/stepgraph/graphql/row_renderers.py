@@ -31,7 +31,7 @@ ROW_TYPE = "StepResult"
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 _NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
 
-RowRenderer = Callable[[list[list[Any]]], list[dict[str, Any]]]
+RowRenderer = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 
 
 class Unrenderable(Exception):
@@ -42,6 +42,7 @@ class Unrenderable(Exception):
 class RowField:
     """How a selectable field of ``StepResult`` is checked and read from a JSON row."""
 
+    # Its position among the contract's fields (names the generated code's variable).
     index: int
     # "string" (str), "int" (32-bit int), "rendered" (str the store rendered: DateTime,
     # Decimal), "json" (any JSON value) or "status" (the StepStatus enum).
@@ -116,13 +117,12 @@ def compile_rows(selections: list[tuple[str, str]], rows: RowSchema) -> RowRende
     is not in the enum fails the page even when ``status`` is not selected: the status
     is checked on every row.
     """
-    status = rows.fields["status"].index
     lines = [
         "def render_rows(rows):",
         "    result = []",
         "    append = result.append",
         "    for row in rows:",
-        f"        status = STATUSES.get(row[{status}])",
+        "        status = STATUSES.get(row['status'])",
         "        if status is None:",
         "            raise Unrenderable",
     ]
@@ -138,7 +138,8 @@ def compile_rows(selections: list[tuple[str, str]], rows: RowSchema) -> RowRende
             items.append(f"{key!r}: status")
             continue
         value = f"v{field.index}"
-        line = f"        {value} = row[{field.index}]"
+        # A contract field name (rows.fields holds no other), read from the row's object.
+        line = f"        {value} = row[{name!r}]"
         if line not in lines:
             lines.append(line)
             lines.extend(_check(field.kind, field.non_null, value))

@@ -3,8 +3,8 @@
 A typed row costs twice: SQLAlchemy turns stored text into aware datetimes and
 JSON text into objects, then rendering turns the datetimes back into text. For
 rows that are only going to be sent, :func:`codec_for` gives the columns to select
-and a renderer that takes each value from what the store keeps to its JSON form
-in one step, in the contract's field order.
+and a renderer that makes each row the contract's JSON object, taking each value from
+what the store keeps to its JSON form in one step.
 
 Each value comes out exactly as ``records.step_result_json`` renders the typed
 row. The shortcuts apply only where they provably agree: on SQLite, an instant
@@ -40,7 +40,8 @@ _LONG_NUMBER = b"0" * 19
 _DIGITS_ONLY = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
 
 Render = Callable[[Any], Any]
-RowRenderer = Callable[[Sequence[Any]], list[Any]]
+# Stored rows (columns in the contract's field order) to the contract's JSON objects.
+PageRenderer = Callable[[Sequence[Sequence[Any]]], list[dict[str, Any]]]
 
 
 def render_instant(value: datetime) -> str:
@@ -57,21 +58,30 @@ def render_instant(value: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class JsonRowCodec:
-    """How one dialect's rows become JSON values: the columns to select and the renderer."""
+    """How one dialect's rows become JSON objects: the columns to select and the renderer."""
 
     columns: tuple[ColumnElement[Any], ...]
-    render: RowRenderer
+    render: PageRenderer
 
 
-def _renderer(conversions: Sequence[tuple[int, Render]]) -> RowRenderer:
-    def render(row: Sequence[Any]) -> list[Any]:
-        values = list(row)
-        for index, convert in conversions:
-            value = values[index]
-            if value is not None:
-                values[index] = convert(value)
-        return values
+def _renderer(conversions: Sequence[tuple[int, Render]]) -> PageRenderer:
+    """A function from stored rows to JSON objects: one dict display per row, each value
+    taken as stored or through its column's conversion (None stays None).
 
+    Generated once per codec from the contract's field names: in CPython a dict display
+    with constant keys is the cheapest way to build each object, in the contract's order.
+    """
+    converting = dict(conversions)
+    namespace: dict[str, Any] = {f"convert_{i}": convert for i, convert in converting.items()}
+    items = [
+        f"{name!r}: row[{i}]"
+        if i not in converting
+        else f"{name!r}: None if row[{i}] is None else convert_{i}(row[{i}])"
+        for i, name in enumerate(COLUMNS)
+    ]
+    source = "def render(rows):\n    return [{" + ", ".join(items) + "} for row in rows]\n"
+    exec(compile(source, "<stored rows to JSON objects>", "exec"), namespace)
+    render: PageRenderer = namespace["render"]
     return render
 
 

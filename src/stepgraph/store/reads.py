@@ -223,9 +223,9 @@ async def fetch_page(
 
 @dataclass(frozen=True, slots=True)
 class JsonPage:
-    """A page whose rows are the contract's JSON values, in ``STEP_RESULT_FIELDS`` order."""
+    """A page whose rows are the contract's JSON objects, their fields in the contract's order."""
 
-    rows: list[list[Any]]
+    rows: list[dict[str, Any]]
     has_more: bool
 
 
@@ -255,10 +255,7 @@ async def fetch_json_page(
         connection, query.flow_id, organization_id=organization_id
     ):
         raise NotFound("flow", query.flow_id)
-    render = codec.render
-    return JsonPage(
-        rows=[render(row) for row in rows[: query.limit]], has_more=len(rows) > query.limit
-    )
+    return JsonPage(rows=codec.render(rows[: query.limit]), has_more=len(rows) > query.limit)
 
 
 # Compiled page reads, by everything that shapes the SQL: the sort, which filters are
