@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 
 from graphql import (
     DocumentNode,
@@ -31,6 +31,7 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 
 
+@lru_cache(maxsize=256)
 def negotiate_media_type(accept: str | None) -> str | None:
     """The response type for an ``Accept`` header; None when neither JSON type is acceptable.
 

@@ -78,13 +78,37 @@ class GraphQLView(GraphQL[Context, None]):
             return
         request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(request)
+            response = await (
+                self._post(request) if request.method == "POST" else self.run(request)
+            )
         except StrawberryHTTPException as exc:
             response = self._refusal(request, exc.status_code, exc.reason)
         except ClientDisconnect:
             # The client left before its body arrived: nobody to answer, nothing went wrong.
             return
         await response(scope, receive, send)
+
+    async def _post(self, request: Request) -> Response:
+        """Strawberry's ``run`` for a POST, less the steps only other requests take.
+
+        A POST is an allowed method and never asks for the IDE; one operation over plain
+        HTTP is neither a batch nor a stream, and is answered here step for step as
+        ``run`` answers it. Batches and streams are left to ``run``.
+        """
+        request_adapter = self.request_adapter_class(request)
+        request_data = await self.parse_http_body(request_adapter)
+        if isinstance(request_data, list) or request_data.protocol != "http":
+            return await self.run(request)
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, response=sub_response)
+        # No root value: the view's is None (``get_root_value`` is not overridden).
+        result = await self.execute_single(
+            request, request_adapter, sub_response, context, None, request_data
+        )
+        response_data = await self.process_result(request, result)
+        if result.errors:
+            self._handle_errors(result.errors, response_data)
+        return self.create_response(response_data, sub_response)
 
     def _refusal(self, request: Request, status_code: int, message: str) -> Response:
         media_type = negotiate_media_type(request.headers.get("accept")) or JSON
@@ -224,9 +248,16 @@ class GraphQLView(GraphQL[Context, None]):
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
         sub_response: Response,
     ) -> Response:
-        response = super().create_response(response_data, sub_response)
+        # Strawberry's response, with the negotiated media type in one step.
         media_type = getattr(sub_response, _MEDIA_TYPE, JSON)
-        response.headers["content-type"] = f"{media_type}; charset=utf-8"
+        response = Response(
+            self.encode_json(response_data),
+            status_code=sub_response.status_code or 200,
+            media_type=f"{media_type}; charset=utf-8",
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
         return response
 
     async def get_context(
