@@ -120,7 +120,7 @@ def configure_graphql(app: Starlette, settings: Settings, variant: str) -> None:
 def app_from_env() -> Starlette:
     """uvicorn factory: the gateway from the environment, /graphql as ``BENCH_GRAPHQL`` says."""
     settings = Settings.from_env()
-    app = create_app(settings)
+    app = create_app(settings, freeze_startup_objects=True)  # as `stepgraph serve` does
     configure_graphql(app, settings, os.environ.get("BENCH_GRAPHQL", "served"))
     return app
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import replace
 
+import pytest
+from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from stepgraph.app import app_from_env, create_app
 from stepgraph.settings import Settings
 from tests.api import Api, running
 from tests.conftest import insert
@@ -79,3 +83,19 @@ async def test_graphiql_assets_are_served(api: Api) -> None:
     response = await api.client.get("/graphiql/assets/graphiql.min.js")
     assert response.status_code == 200
     assert "javascript" in response.headers["content-type"]
+
+
+async def test_a_served_app_freezes_what_start_up_leaves(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`stepgraph serve`'s app keeps start-up's objects out of full collections while it
+    runs; an app built for other uses (tests, embedding) leaves the collector alone."""
+    monkeypatch.setenv("STEPGRAPH_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("STEPGRAPH_DATA_DIR", str(settings.data_dir))
+    assert gc.get_freeze_count() == 0
+    async with LifespanManager(app_from_env()):
+        frozen = gc.get_freeze_count()
+    assert frozen > 10_000
+    assert gc.get_freeze_count() == 0
+    async with LifespanManager(create_app(settings)):
+        assert gc.get_freeze_count() == 0

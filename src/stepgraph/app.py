@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import uuid
@@ -156,8 +157,15 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The gateway: /graphql, the REST twin, /healthz and GraphiQL's assets."""
+def create_app(settings: Settings, *, freeze_startup_objects: bool = False) -> Starlette:
+    """The gateway: /graphql, the REST twin, /healthz and GraphiQL's assets.
+
+    With ``freeze_startup_objects`` (a server process, one app for its lifetime), what
+    start-up leaves (the schema, the compiled statements, the libraries' own objects:
+    about 120,000) is moved out of the cycle collector's reach once the app is ready
+    (``gc.freeze``). A full collection otherwise walks all of it: about 60 ms during
+    which every request in flight waits, every few thousand requests.
+    """
     limits = PageLimits(default=settings.default_page_size, maximum=settings.max_page_size)
     query_limits = QueryLimits(
         max_depth=settings.max_query_depth,
@@ -178,6 +186,9 @@ def create_app(settings: Settings) -> Starlette:
         session_tokens = JwtVerifier(settings.jwt) if settings.jwt is not None else None
         try:
             await migrate.prepare(primary)
+            if freeze_startup_objects:
+                gc.collect()
+                gc.freeze()
             yield {
                 # Pages, lookups and statistics read here (the replica when configured).
                 "engine": read_engine,
@@ -187,6 +198,8 @@ def create_app(settings: Settings) -> Starlette:
                 "authenticator": Authenticator(primary, session_tokens),
             }
         finally:
+            if freeze_startup_objects:
+                gc.unfreeze()
             if session_tokens is not None:
                 await session_tokens.aclose()
             if read_engine is not primary:
@@ -226,4 +239,4 @@ def create_app(settings: Settings) -> Starlette:
 
 def app_from_env() -> Starlette:
     """App factory for uvicorn (``stepgraph serve``): settings from the environment."""
-    return create_app(Settings.from_env())
+    return create_app(Settings.from_env(), freeze_startup_objects=True)
