@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -41,8 +42,6 @@ class Context:
     authenticated: bool = field(default=False, init=False)
     # A batch's operations run together and each makes sure of the caller.
     _authenticating: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
-    step_results: DataLoader[str, RowMapping | None] = field(init=False)
-    flows: DataLoader[str, RowMapping | None] = field(init=False)
 
     @property
     def organization_id(self) -> str:
@@ -75,9 +74,16 @@ class Context:
                 self.auth_error = exc
             self.authenticated = True
 
-    def __post_init__(self) -> None:
-        self.step_results = DataLoader(load_fn=self._load_step_results)
-        self.flows = DataLoader(load_fn=self._load_flows)
+    # The request's loaders, made when a resolver first asks (a list page needs neither).
+    @cached_property
+    def step_results(self) -> DataLoader[str, RowMapping | None]:
+        """Step results by id, batched per tick of the event loop."""
+        return DataLoader(load_fn=self._load_step_results)
+
+    @cached_property
+    def flows(self) -> DataLoader[str, RowMapping | None]:
+        """Flows by id, batched per tick of the event loop."""
+        return DataLoader(load_fn=self._load_flows)
 
     async def _load_step_results(self, ids: Sequence[str]) -> list[RowMapping | None]:
         async with reading(self.engine) as connection:

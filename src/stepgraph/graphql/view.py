@@ -214,7 +214,12 @@ class GraphQLView(GraphQL[Context, None]):
         operation_name = body.get("operationName")
         if not isinstance(operation_name, str | None):
             raise StrawberryHTTPException(400, "`operationName` must be a string or null")
-        transport = self._get_stream_transport_from_headers(request.headers)
+        # No stream transport is configured unless the view offers one: no Accept to scan.
+        transport = (
+            self._get_stream_transport_from_headers(request.headers)
+            if self._stream_transport_map
+            else None
+        )
         return GraphQLRequestData(
             query=query,
             variables=variables,
