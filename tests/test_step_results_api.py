@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from stepgraph.domain import StepStatus
+from stepgraph.query import InvalidArgument, PageLimits
+from stepgraph.rest import page_query
 from tests.api import Api
 from tests.conftest import insert
 from tests.factories import make_step_result
@@ -206,3 +210,23 @@ async def test_an_unknown_flow_is_not_found(api: Api, transport: str) -> None:
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_flow_ids_are_case_sensitive(api: Api, transport: str) -> None:
     assert (await fetch(api, transport, FLOW.upper())).code == "NOT_FOUND"
+
+
+def test_a_page_url_is_parsed_once_and_refused_every_time() -> None:
+    page_query.cache_clear()
+    limits = PageLimits(maximum=50)
+    first = page_query("flow_1", b"limit=5&status=failed&from=2024-01-01T00%3A00%3A00Z", limits)
+    again = page_query("flow_1", b"limit=5&status=failed&from=2024-01-01T00%3A00%3A00Z", limits)
+    assert again is first
+    assert (first.limit, first.status, first.created_from) == (
+        5,
+        StepStatus.FAILED,
+        datetime(2024, 1, 1, tzinfo=UTC),
+    )
+    # The same URL under other limits is another question.
+    with pytest.raises(InvalidArgument):
+        page_query("flow_1", b"limit=5&status=failed", PageLimits(maximum=4))
+    for _ in range(2):
+        with pytest.raises(InvalidArgument, match="limit"):
+            page_query("flow_1", b"limit=0", limits)
+    assert page_query.cache_info().currsize == 1

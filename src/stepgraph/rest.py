@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from typing import Any
 
 import orjson
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
 from stepgraph.auth.jwt import AuthUnavailable
 from stepgraph.auth.viewer import READ_STEP_RESULTS, Forbidden, Unauthenticated
 from stepgraph.errors import NotFound
-from stepgraph.query import InvalidArgument, StepResultQuery
+from stepgraph.query import InvalidArgument, PageLimits, StepResultQuery
 from stepgraph.store import reads
 from stepgraph.store.engine import StatementTimeout, reading
 
@@ -35,6 +37,18 @@ def error_response(
     return json_response({"error": error}, status_code)
 
 
+@lru_cache(maxsize=1024)
+def page_query(flow_id: str, query_string: bytes, limits: PageLimits) -> StepResultQuery:
+    """The page a request asks for, from its flow id and raw query string.
+
+    A pure function of its arguments, so a URL asked for again (a list refreshed, a page
+    polled) is parsed and validated once. Refusals raise :class:`InvalidArgument` each
+    time: only valid queries are kept.
+    """
+    parameters = QueryParams(query_string).multi_items()  # as ``request.query_params`` reads it
+    return StepResultQuery.from_query_string(flow_id, parameters, limits)
+
+
 async def list_step_results(request: Request) -> Response:
     """``GET /v1/flows/{flow_id}/step-results``."""
     authenticator = request.state.authenticator
@@ -47,10 +61,8 @@ async def list_step_results(request: Request) -> Response:
             if viewer is None:
                 viewer = await authenticator.authenticate(authorization, connection=connection)
             viewer.require(READ_STEP_RESULTS)
-            query = StepResultQuery.from_query_string(
-                request.path_params["flow_id"],
-                request.query_params.multi_items(),
-                request.state.limits,
+            query = page_query(
+                request.path_params["flow_id"], request.scope["query_string"], request.state.limits
             )
             page = await reads.fetch_json_page(
                 connection, query, organization_id=viewer.organization_id
