@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -53,10 +54,16 @@ REQUESTS: list[tuple[Any, str | None, str | None]] = [
 ]
 
 
+@dataclass
+class Twins:
+    """The gateway as served and the same gateway answering every POST through ``run``."""
+
+    clients: list[httpx.AsyncClient]
+    keys: dict[str, str]
+
+
 @pytest.fixture
-async def clients(
-    settings: Settings, engine: AsyncEngine
-) -> AsyncIterator[list[httpx.AsyncClient]]:
+async def twins(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Twins]:
     await seed(engine)
     keys = {
         "reader": await _issue(engine, "org_1", [READ_STEP_RESULTS]),
@@ -67,27 +74,25 @@ async def clients(
     view = graphql_view(through_run)
     view._post = view.run  # type: ignore[method-assign]
     async with AsyncExitStack() as stack:
-        result = []
+        clients = []
         for app in (served, through_run):
             manager = await stack.enter_async_context(LifespanManager(app))
             client = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=manager.app), base_url="http://stepgraph.test"
             )
-            result.append(await stack.enter_async_context(client))
-        for client in result:
-            client.keys = keys  # type: ignore[attr-defined]
-        yield result
+            clients.append(await stack.enter_async_context(client))
+        yield Twins(clients, keys)
 
 
 @pytest.mark.parametrize(("body", "key", "accept"), REQUESTS)
 async def test_a_post_is_answered_as_strawberry_run_answers_it(
-    clients: list[httpx.AsyncClient], body: Any, key: str | None, accept: str | None
+    twins: Twins, body: Any, key: str | None, accept: str | None
 ) -> None:
     replies = []
-    for client in clients:
+    for client in twins.clients:
         headers = {"Content-Type": "application/json", "X-Request-ID": "req-1"}
         if key is not None:
-            headers["Authorization"] = f"Bearer {client.keys[key]}"  # type: ignore[attr-defined]
+            headers["Authorization"] = f"Bearer {twins.keys[key]}"
         if accept is not None:
             headers["Accept"] = accept
         # Twice: the second request of a text may be answered by the compiled path.
