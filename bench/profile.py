@@ -93,6 +93,8 @@ def _by_package(profiler: Profiler) -> list[tuple[str, float]]:
         package = _package(path) if path and not path.startswith("<") else caller
         if path and path.startswith("<rows"):
             package = "stepgraph.graphql.row_renderers (generated)"
+        elif path and path.startswith("<stored rows"):
+            package = "stepgraph.store.json_rows (generated)"
         pending.extend((child, package) for child in frame.children)
         if frame.total_self_time:
             totals[package] += frame.total_self_time
