@@ -196,21 +196,9 @@ class GraphQLView(GraphQL[Context, None]):
         self, body: dict[str, Any], request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData:
         """A POSTed operation, checked as Strawberry's ``parse_http_body`` checks one."""
-        query = body.get("query")
-        if not isinstance(query, str | None):
-            raise StrawberryHTTPException(
-                400, "The GraphQL operation's `query` must be a string or null, if provided."
-            )
-        variables = body.get("variables")
-        if not isinstance(variables, dict | None):
-            raise StrawberryHTTPException(
-                400, "The GraphQL operation's `variables` must be an object or null, if provided."
-            )
-        extensions = body.get("extensions")
-        if not isinstance(extensions, dict | None):
-            raise StrawberryHTTPException(
-                400, "The GraphQL operation's `extensions` must be an object or null, if provided."
-            )
+        query = _member(body, "query", str, "a string")
+        variables = _member(body, "variables", dict, "an object")
+        extensions = _member(body, "extensions", dict, "an object")
         operation_name = body.get("operationName")
         if not isinstance(operation_name, str | None):
             raise StrawberryHTTPException(400, "`operationName` must be a string or null")
@@ -300,6 +288,16 @@ class GraphQLView(GraphQL[Context, None]):
             headers = {"Authorization": f"Bearer {demo_key}"}
         example = EXAMPLE_QUERY.replace("{flow_id}", flow_id or "your-flow-id")
         return HTMLResponse(graphiql_html(example_query=example, default_headers=headers))
+
+
+def _member(body: dict[str, Any], name: str, kind: type, what: str) -> Any:
+    """A member of a posted operation, of ``kind`` or null; refused in Strawberry's words."""
+    value = body.get(name)
+    if value is not None and not isinstance(value, kind):
+        raise StrawberryHTTPException(
+            400, f"The GraphQL operation's `{name}` must be {what} or null, if provided."
+        )
+    return value
 
 
 def graphql_app(schema: Any, *, graphiql: bool, fast_path: bool = True) -> GraphQLView:
