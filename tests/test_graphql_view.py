@@ -18,6 +18,8 @@ import orjson
 import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import Response
 
 from stepgraph.app import create_app
 from stepgraph.auth.viewer import READ_STEP_RESULTS, WRITE_STEP_RESULTS
@@ -60,6 +62,8 @@ class Twins:
 
     clients: list[httpx.AsyncClient]
     keys: dict[str, str]
+    # How many requests the served view handed to Strawberry's ``run``.
+    served_runs: list[Request]
 
 
 @pytest.fixture
@@ -73,6 +77,15 @@ async def twins(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Twins]
     served, through_run = create_app(settings), create_app(settings)
     view = graphql_view(through_run)
     view._post = view.run  # type: ignore[method-assign]
+    served_view = graphql_view(served)
+    served_runs: list[Request] = []
+    strawberry_run = served_view.run
+
+    async def counted_run(request: Request) -> Response:
+        served_runs.append(request)
+        return await strawberry_run(request)
+
+    served_view.run = counted_run  # type: ignore[assignment,method-assign]
     async with AsyncExitStack() as stack:
         clients = []
         for app in (served, through_run):
@@ -81,7 +94,7 @@ async def twins(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Twins]
                 transport=httpx.ASGITransport(app=manager.app), base_url="http://stepgraph.test"
             )
             clients.append(await stack.enter_async_context(client))
-        yield Twins(clients, keys)
+        yield Twins(clients, keys, served_runs)
 
 
 @pytest.mark.parametrize(("body", "key", "accept"), REQUESTS)
@@ -101,3 +114,5 @@ async def test_a_post_is_answered_as_strawberry_run_answers_it(
             replies.append((response.status_code, response.headers.multi_items(), response.content))
     served, through_run = replies[:2], replies[2:]
     assert served == through_run
+    # Batches are off: no POST here needs ``run`` (a batch would be refused before it).
+    assert twins.served_runs == []

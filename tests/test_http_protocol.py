@@ -388,6 +388,15 @@ async def test_a_posted_operation_is_read_as_strawberry_reads_it(
         return data
 
     strawberry = await outcome(lambda request: GraphQL.parse_http_body(view, request))
+    decoded: list[object] = []
+    decode_json = view.decode_json
+
+    def counted_decode(data: str | bytes) -> object:
+        decoded.append(data)
+        return decode_json(data)
+
+    view.decode_json = counted_decode  # type: ignore[method-assign]
     assert await outcome(view.parse_http_body) == strawberry
+    assert len(decoded) == 1  # the view decodes a body once (Strawberry's path: twice)
     if isinstance(strawberry, GraphQLRequestData):
         assert strawberry.query == body.get("query")

@@ -30,7 +30,7 @@ from stepgraph.query import PageLimits
 from stepgraph.rest import error_response, json_response, list_step_results
 from stepgraph.settings import Settings
 from stepgraph.store import migrate, reads
-from stepgraph.store.engine import create_engine
+from stepgraph.store.engine import create_engine, reading
 
 logger = logging.getLogger("stepgraph")
 
@@ -131,7 +131,7 @@ class BodyLimitMiddleware:
 async def healthz(request: Request) -> Response:
     """Liveness and store reachability."""
     try:
-        async with request.state.engine.connect() as connection:
+        async with reading(request.state.engine) as connection:
             await reads.ping(connection)
     except Exception:
         logger.exception("health check: store unreachable (request %s)", request.state.request_id)

@@ -16,9 +16,6 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-from stepgraph.auth.jwt import AuthUnavailable
-from stepgraph.auth.viewer import READ_STEP_RESULTS
-
 # Root fields that describe the schema and carry no data: open to anyone unless
 # introspection is closed. `_service` is how federation tools fetch the SDL.
 SCHEMA_FIELDS = frozenset({"__schema", "__type", "__typename", "_service"})
@@ -68,13 +65,9 @@ class RequireViewer(SchemaExtension):
             document, self.execution_context.operation_name
         )
         if not (schema_only and introspection_open):
-            if isinstance(context.auth_error, AuthUnavailable):
-                self._refuse(503, "AUTH_UNAVAILABLE", context.auth_error.message)
-            elif context.viewer is None:
-                message = context.auth_error.message if context.auth_error else "unauthenticated"
-                self._refuse(401, "UNAUTHENTICATED", message)
-            elif READ_STEP_RESULTS not in context.viewer.scopes:
-                self._refuse(403, "FORBIDDEN", f"this token lacks the `{READ_STEP_RESULTS}` scope")
+            refusal = context.refusal()
+            if refusal is not None:
+                self._refuse(*refusal)
         yield
 
     def _refuse(self, status_code: int, code: str, message: str) -> None:

@@ -16,7 +16,7 @@ from strawberry.dataloader import DataLoader
 
 from stepgraph.auth.authenticator import Authenticator
 from stepgraph.auth.jwt import AuthUnavailable
-from stepgraph.auth.viewer import Unauthenticated, Viewer
+from stepgraph.auth.viewer import READ_STEP_RESULTS, Unauthenticated, Viewer
 from stepgraph.query import PageLimits
 from stepgraph.store import reads
 from stepgraph.store.engine import reading
@@ -49,6 +49,18 @@ class Context:
         if self.viewer is None:
             raise RuntimeError("a resolver ran without an authenticated caller")
         return self.viewer.organization_id
+
+    def refusal(self) -> tuple[int, str, str] | None:
+        """Why the checked caller may not read step results: (HTTP status, code, message);
+        None when it may."""
+        if isinstance(self.auth_error, AuthUnavailable):
+            return 503, "AUTH_UNAVAILABLE", self.auth_error.message
+        if self.viewer is None:
+            message = self.auth_error.message if self.auth_error else "unauthenticated"
+            return 401, "UNAUTHENTICATED", message
+        if READ_STEP_RESULTS not in self.viewer.scopes:
+            return 403, "FORBIDDEN", f"this token lacks the `{READ_STEP_RESULTS}` scope"
+        return None
 
     def lends_connection(self) -> bool:
         """Whether :meth:`authenticate` is still to run and would check the token on a

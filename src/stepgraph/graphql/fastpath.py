@@ -36,7 +36,6 @@ from strawberry.types import ExecutionResult
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.base import StrawberryObjectDefinition
 
-from stepgraph.auth.viewer import READ_STEP_RESULTS
 from stepgraph.graphql.arguments import build_query
 from stepgraph.graphql.context import Context
 from stepgraph.graphql.documents import DocumentCache
@@ -91,12 +90,6 @@ def _plain_fields(schema: Schema, type_name: str) -> frozenset[str]:
         for field in definition.fields
         if field.base_resolver is None and not field.extensions and not field.permission_classes
     )
-
-
-def _may_read(context: Context) -> bool:
-    """Whether the authenticated caller may read pages."""
-    viewer = context.viewer
-    return viewer is not None and context.auth_error is None and READ_STEP_RESULTS in viewer.scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,13 +182,13 @@ class FastPath:
         lend = context.lends_connection()
         if not lend:
             await context.authenticate()
-            if not _may_read(context):
+            if context.refusal() is not None:
                 return None
         fetched: dict[str, tuple[StepResultQuery, reads.JsonPage]] = {}
         async with reading(context.engine) as connection:
             if lend:
                 await context.authenticate(connection)
-                if not _may_read(context):
+                if context.refusal() is not None:
                     return None
             organization_id = context.organization_id
             for selection, page_query in pages:

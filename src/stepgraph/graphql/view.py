@@ -20,6 +20,7 @@ from stepgraph.graphql.context import Context
 from stepgraph.graphql.fastpath import FastPath
 from stepgraph.graphql.protocol import GRAPHQL_RESPONSE, JSON, negotiate_media_type
 from stepgraph.store import reads
+from stepgraph.store.engine import reading
 
 EXAMPLE_QUERY = """\
 # Welcome to stepgraph: the step results of flow runs, as GraphQL.
@@ -281,7 +282,7 @@ class GraphQLView(GraphQL[Context, None]):
         headers = None
         if demo_key:
             viewer = await request.state.authenticator.authenticate(f"Bearer {demo_key}")
-            async with request.state.engine.connect() as connection:
+            async with reading(request.state.engine) as connection:
                 flow_id = await reads.largest_flow_id(
                     connection, organization_id=viewer.organization_id
                 )
